@@ -1,0 +1,12 @@
+//! `vod-ugc-upload`: upload a user's video from the browser with the VOD
+//! "UGC" protocol (InitUploadUGC → UploadPartUGC → FinishUploadUGC).
+//!
+//! The crate has two layers. The protocol core is plain Rust with no I/O and
+//! is shared with `vod-ugc-server`: [`protocol`] (calls, answers, codes),
+//! [`signature`] (build and verify), [`plan`] (how a file is cut into parts).
+//! The browser adapter (`web`, wasm32 only) reads the `File`, talks `fetch`
+//! and exposes the JavaScript API.
+
+pub mod plan;
+pub mod protocol;
+pub mod signature;
