@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# One idempotent set-up step for building and testing this workspace.
+#
+# Installs only what is missing, and says what it installs:
+#   - the Rust target wasm32-unknown-unknown          (rustup)
+#   - wasm-bindgen-cli at exactly Cargo.lock's version (cargo install)
+#   - wasm-pack                                         (cargo install)
+#   - Debian's chromium + chromium-driver               (apt-get)
+#   - the npm devDependencies (binaryen's wasm-opt, playwright-core)
+#     with `npm ci`, when node_modules is missing or older than package-lock.json
+#
+# Fast when everything is there: a few version checks, no network.
+# Set SKIP_BROWSER_INSTALL=1 to skip the chromium check (e.g. no root).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# --- Rust toolchain -----------------------------------------------------------
+command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs) first"
+command -v rustup >/dev/null || die "rustup not found: the wasm32 target is added with rustup"
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "installing Rust target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# --- wasm-bindgen-cli, at the version Cargo.lock pins ---------------------------
+# The CLI must match the wasm-bindgen crate exactly, or wasm-pack refuses (and
+# then tries to download one, which fails without internet).
+FALLBACK_WASM_BINDGEN_VERSION="0.2.130"   # keep equal to Cargo.lock / package.json config
+WASM_BINDGEN_VERSION="$(awk '
+  $0 == "name = \"wasm-bindgen\"" { found = 1; next }
+  found && /^version = / { gsub(/"/, "", $3); print $3; exit }
+' Cargo.lock 2>/dev/null || true)"
+WASM_BINDGEN_VERSION="${WASM_BINDGEN_VERSION:-$FALLBACK_WASM_BINDGEN_VERSION}"
+
+have_bindgen="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
+if [ "$have_bindgen" != "$WASM_BINDGEN_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (found: ${have_bindgen:-none}); this compiles for a few minutes"
+  # No --locked: one of its locked dependencies is not on the registry mirror here.
+  cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION" --force
+fi
+
+# --- wasm-pack ----------------------------------------------------------------
+if ! wasm-pack --version >/dev/null 2>&1; then
+  say "installing wasm-pack; this compiles for a few minutes"
+  cargo install wasm-pack
+fi
+
+# --- Chromium for the browser tests ---------------------------------------------
+if [ "${SKIP_BROWSER_INSTALL:-0}" != 1 ]; then
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    say "installing Debian's chromium and chromium-driver"
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then
+      command -v sudo >/dev/null || die "chromium is missing and this is not root: run 'apt-get install chromium chromium-driver' as root"
+      SUDO="sudo"
+    fi
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
+  fi
+fi
+
+# --- npm devDependencies ------------------------------------------------------
+command -v npm >/dev/null || die "npm not found: install Node.js 20 or newer"
+# npm ci records the lock it installed in node_modules/.package-lock.json;
+# we keep our own stamp with the lock's checksum so any change re-runs npm ci.
+lock_sum="$(sha1sum package-lock.json | awk '{print $1}')"
+stamp="node_modules/.setup-lock-sha1"
+if [ ! -d node_modules ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ] \
+   || [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ]; then
+  say "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund
+  printf '%s\n' "$lock_sum" > "$stamp"
+fi
+
+say "ok: $(rustc --version | awk '{print $1, $2}'), wasm-bindgen $WASM_BINDGEN_VERSION, $(wasm-pack --version), $(node_modules/.bin/wasm-opt --version | awk '{print $1, $3}'), node $(node --version)"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# npm test: set up what is missing, then run every test, in order:
+#   1. cargo test --workspace        (protocol core, signature, server)
+#   2. build pkg/ and the server     (scripts/build.sh)
+#   3. scripts/test-browser.sh       (the wasm module in headless Chromium)
+#   4. node --test tests/e2e/        (the demo page against the real server)
+# Exits non-zero on the first failure.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "setup"
+bash scripts/setup.sh
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "build"
+bash scripts/build.sh
+
+if [ -f scripts/test-browser.sh ]; then
+  step "browser tests of the wasm module (scripts/test-browser.sh)"
+  bash scripts/test-browser.sh
+else
+  step "scripts/test-browser.sh not present yet: skipped"
+fi
+
+step "end-to-end tests (tests/e2e)"
+node --test --test-concurrency=1 tests/e2e/
+
+step "all tests passed"
