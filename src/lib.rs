@@ -3,10 +3,16 @@
 //!
 //! The crate has two layers. The protocol core is plain Rust with no I/O and
 //! is shared with `vod-ugc-server`: [`protocol`] (calls, answers, codes),
-//! [`signature`] (build and verify), [`plan`] (how a file is cut into parts).
+//! [`signature`] (build and verify), [`plan`] (how a file is cut into parts), and the sans-IO upload
+//! [`engine`] that decides what to send next from the answers it is given.
 //! The browser adapter (`web`, wasm32 only) reads the `File`, talks `fetch`
 //! and exposes the JavaScript API.
 
+pub mod engine;
+pub mod error;
+pub mod options;
 pub mod plan;
+pub mod progress;
 pub mod protocol;
+pub mod reply;
 pub mod signature;

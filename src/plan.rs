@@ -67,7 +67,25 @@ impl PartPlan {
         if file_size == 0 {
             return Err(PlanError::EmptyFile);
         }
-        Ok(PartPlan { file_size, part_size })
+        Ok(PartPlan {
+            file_size,
+            part_size,
+        })
+    }
+
+    /// A plan with the part size a server fixed in an earlier attempt: any
+    /// positive size is taken, since the server's word is final on resume.
+    pub fn fixed_by_server(file_size: u64, part_size: u64) -> Result<PartPlan, PlanError> {
+        if part_size == 0 {
+            return Err(PlanError::BadPartSize(part_size));
+        }
+        if file_size == 0 {
+            return Err(PlanError::EmptyFile);
+        }
+        Ok(PartPlan {
+            file_size,
+            part_size,
+        })
     }
 
     pub fn file_size(&self) -> u64 {
@@ -112,7 +130,10 @@ impl PartPlan {
     pub fn check(&self, offset: u64, len: u64) -> Result<Part, PlanError> {
         let part = self.part_at(offset)?;
         if part.len != len {
-            return Err(PlanError::BadLength { expected: part.len, got: len });
+            return Err(PlanError::BadLength {
+                expected: part.len,
+                got: len,
+            });
         }
         Ok(part)
     }
@@ -140,10 +161,23 @@ mod tests {
     fn one_byte() {
         let plan = PartPlan::new(1, HALF).unwrap();
         assert_eq!(plan.count(), 1);
-        assert_eq!(plan.part(0), Some(Part { index: 0, offset: 0, len: 1 }));
+        assert_eq!(
+            plan.part(0),
+            Some(Part {
+                index: 0,
+                offset: 0,
+                len: 1
+            })
+        );
         assert_eq!(plan.part(1), None);
         assert_eq!(plan.check(0, 1).unwrap().len, 1);
-        assert_eq!(plan.check(0, 2), Err(PlanError::BadLength { expected: 1, got: 2 }));
+        assert_eq!(
+            plan.check(0, 2),
+            Err(PlanError::BadLength {
+                expected: 1,
+                got: 2
+            })
+        );
     }
 
     #[test]
@@ -155,9 +189,22 @@ mod tests {
 
         let plan = PartPlan::new(3 * MIB + 1, MIB).unwrap();
         assert_eq!(plan.count(), 4);
-        assert_eq!(plan.part(3), Some(Part { index: 3, offset: 3 * MIB, len: 1 }));
+        assert_eq!(
+            plan.part(3),
+            Some(Part {
+                index: 3,
+                offset: 3 * MIB,
+                len: 1
+            })
+        );
         assert_eq!(plan.check(3 * MIB, 1).unwrap().index, 3);
-        assert_eq!(plan.check(MIB, MIB - 1), Err(PlanError::BadLength { expected: MIB, got: MIB - 1 }));
+        assert_eq!(
+            plan.check(MIB, MIB - 1),
+            Err(PlanError::BadLength {
+                expected: MIB,
+                got: MIB - 1
+            })
+        );
         assert_eq!(plan.check(1, MIB), Err(PlanError::BadOffset(1)));
     }
 
@@ -170,7 +217,10 @@ mod tests {
         assert_eq!(last.offset, 5 * 1024 * MIB);
         assert_eq!(last.len, 12_345);
         assert_eq!(last.end(), size);
-        assert_eq!(plan.check(4 * 1024 * MIB + HALF, HALF).unwrap().index, 8 * 1024 + 1);
+        assert_eq!(
+            plan.check(4 * 1024 * MIB + HALF, HALF).unwrap().index,
+            8 * 1024 + 1
+        );
         assert_eq!(plan.parts().map(|p| p.len).sum::<u64>(), size);
         assert_eq!(plan.part(u64::MAX), None);
     }
@@ -180,5 +230,10 @@ mod tests {
         assert_eq!(PartPlan::new(0, MIB), Err(PlanError::EmptyFile));
         assert_eq!(PartPlan::new(10, 1000), Err(PlanError::BadPartSize(1000)));
         assert_eq!(PartPlan::new(10, 0), Err(PlanError::BadPartSize(0)));
+        assert_eq!(
+            PartPlan::fixed_by_server(10, 0),
+            Err(PlanError::BadPartSize(0))
+        );
+        assert_eq!(PartPlan::fixed_by_server(10, 3).unwrap().count(), 4);
     }
 }

@@ -29,9 +29,13 @@ impl Action {
     }
 
     pub fn parse(name: &str) -> Option<Action> {
-        [Action::InitUploadUgc, Action::UploadPartUgc, Action::FinishUploadUgc]
-            .into_iter()
-            .find(|action| action.as_str() == name)
+        [
+            Action::InitUploadUgc,
+            Action::UploadPartUgc,
+            Action::FinishUploadUgc,
+        ]
+        .into_iter()
+        .find(|action| action.as_str() == name)
     }
 }
 
@@ -398,7 +402,11 @@ mod tests {
 
     #[test]
     fn action_names_round_trip() {
-        for action in [Action::InitUploadUgc, Action::UploadPartUgc, Action::FinishUploadUgc] {
+        for action in [
+            Action::InitUploadUgc,
+            Action::UploadPartUgc,
+            Action::FinishUploadUgc,
+        ] {
             assert_eq!(Action::parse(action.as_str()), Some(action));
         }
         assert_eq!(Action::parse("initUploadUGC"), None);
@@ -418,7 +426,9 @@ mod tests {
                 "a".repeat(40)
             )
         );
-        assert!(q.url("http://h/x?k=1").starts_with("http://h/x?k=1&Action="));
+        assert!(q
+            .url("http://h/x?k=1")
+            .starts_with("http://h/x?k=1&Action="));
     }
 
     #[test]
@@ -431,7 +441,13 @@ mod tests {
             signature: "s".into(),
         };
         let url = q.url("http://h/");
-        for needle in ["Action=UploadPartUGC", "offset=5242880", "dataSize=757120", "dataMd5=000", "signature=s"] {
+        for needle in [
+            "Action=UploadPartUGC",
+            "offset=5242880",
+            "dataSize=757120",
+            "dataMd5=000",
+            "signature=s",
+        ] {
             assert!(url.contains(needle), "{url} lacks {needle}");
         }
     }
@@ -485,7 +501,10 @@ mod tests {
     #[test]
     fn failure_serializes_integers() {
         let json = Answer::failure(code::READ_STATE, "no such upload", false).to_json();
-        assert_eq!(json, r#"{"code":-10005,"message":"no such upload","canRetry":0}"#);
+        assert_eq!(
+            json,
+            r#"{"code":-10005,"message":"no such upload","canRetry":0}"#
+        );
     }
 
     #[test]

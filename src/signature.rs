@@ -76,7 +76,11 @@ impl Claims {
         if let Some(ft) = &self.file_type {
             q.append_pair("ft", ft);
         }
-        for (name, on) in [("tc", self.transcode), ("ss", self.snapshot), ("wm", self.watermark)] {
+        for (name, on) in [
+            ("tc", self.transcode),
+            ("ss", self.snapshot),
+            ("wm", self.watermark),
+        ] {
             if on {
                 q.append_pair(name, "1");
             }
@@ -193,14 +197,18 @@ impl std::fmt::Display for SignatureError {
             SignatureError::Undecodable => f.write_str("signature is not Base64 of HMAC and text"),
             SignatureError::Missing(name) => write!(f, "signature lacks field {name}"),
             SignatureError::Malformed(name) => write!(f, "signature field {name} is malformed"),
-            SignatureError::BadFileName => f.write_str(
-                "signature field f must be 1 to 40 bytes without \\ / : * ? \" < >",
-            ),
+            SignatureError::BadFileName => {
+                f.write_str("signature field f must be 1 to 40 bytes without \\ / : * ? \" < >")
+            }
             SignatureError::UnknownSecretId => f.write_str("signature names an unknown SecretId"),
             SignatureError::BadHmac => f.write_str("signature HMAC does not match"),
-            SignatureError::NotYetValid => f.write_str("signature is not valid yet (t is in the future)"),
+            SignatureError::NotYetValid => {
+                f.write_str("signature is not valid yet (t is in the future)")
+            }
             SignatureError::Expired => f.write_str("signature has expired"),
-            SignatureError::BadValidity => f.write_str("signature validity e - t must be 0 to 90 days"),
+            SignatureError::BadValidity => {
+                f.write_str("signature validity e - t must be 0 to 90 days")
+            }
             SignatureError::ShaMismatch => f.write_str("signature fs does not match fileSha"),
         }
     }
@@ -229,7 +237,9 @@ pub fn verify<'k>(
     let mut mac = HmacSha1::new_from_slice(key).expect("HMAC takes a key of any length");
     mac.update(original.as_bytes());
     mac.verify_slice(tag).map_err(|_| SignatureError::BadHmac)?;
-    if claims.expires_at < claims.issued_at || claims.expires_at - claims.issued_at > MAX_VALIDITY_SECS {
+    if claims.expires_at < claims.issued_at
+        || claims.expires_at - claims.issued_at > MAX_VALIDITY_SECS
+    {
         return Err(SignatureError::BadValidity);
     }
     if claims.issued_at > now.saturating_add(CLOCK_SKEW_SECS) {
@@ -291,7 +301,13 @@ mod tests {
         let got = verify(&sig, keys, SHA, 1_700_000_100).unwrap();
         assert_eq!(got, claims());
         // Uppercase fileSha and unpadded Base64 are accepted.
-        verify(sig.trim_end_matches('='), keys, &SHA.to_uppercase(), 1_700_000_100).unwrap();
+        verify(
+            sig.trim_end_matches('='),
+            keys,
+            &SHA.to_uppercase(),
+            1_700_000_100,
+        )
+        .unwrap();
     }
 
     #[test]
@@ -310,29 +326,72 @@ mod tests {
     #[test]
     fn refuses_every_bad_signature() {
         let now = 1_700_000_100;
-        let check = |c: &Claims, key: &[u8], sha: &str, now: u64| verify(&c.sign(key), keys, sha, now);
+        let check =
+            |c: &Claims, key: &[u8], sha: &str, now: u64| verify(&c.sign(key), keys, sha, now);
         assert_eq!(verify("", keys, SHA, now), Err(SignatureError::Undecodable));
-        assert_eq!(verify("%%%", keys, SHA, now), Err(SignatureError::Undecodable));
-        assert_eq!(verify("c2hvcnQ=", keys, SHA, now), Err(SignatureError::Undecodable));
-        assert_eq!(check(&claims(), b"wrong", SHA, now), Err(SignatureError::BadHmac));
+        assert_eq!(
+            verify("%%%", keys, SHA, now),
+            Err(SignatureError::Undecodable)
+        );
+        assert_eq!(
+            verify("c2hvcnQ=", keys, SHA, now),
+            Err(SignatureError::Undecodable)
+        );
+        assert_eq!(
+            check(&claims(), b"wrong", SHA, now),
+            Err(SignatureError::BadHmac)
+        );
         let mut c = claims();
         c.secret_id = "other".into();
-        assert_eq!(check(&c, b"secret-key", SHA, now), Err(SignatureError::UnknownSecretId));
-        assert_eq!(check(&claims(), b"secret-key", &"0".repeat(40), now), Err(SignatureError::ShaMismatch));
-        assert_eq!(check(&claims(), b"secret-key", SHA, 1_700_086_400 + 301), Err(SignatureError::Expired));
-        assert_eq!(check(&claims(), b"secret-key", SHA, 1_700_000_000 - 301), Err(SignatureError::NotYetValid));
+        assert_eq!(
+            check(&c, b"secret-key", SHA, now),
+            Err(SignatureError::UnknownSecretId)
+        );
+        assert_eq!(
+            check(&claims(), b"secret-key", &"0".repeat(40), now),
+            Err(SignatureError::ShaMismatch)
+        );
+        assert_eq!(
+            check(&claims(), b"secret-key", SHA, 1_700_086_400 + 301),
+            Err(SignatureError::Expired)
+        );
+        assert_eq!(
+            check(&claims(), b"secret-key", SHA, 1_700_000_000 - 301),
+            Err(SignatureError::NotYetValid)
+        );
         check(&claims(), b"secret-key", SHA, 1_700_000_000 - 299).unwrap();
         let mut c = claims();
         c.expires_at = c.issued_at + MAX_VALIDITY_SECS + 1;
-        assert_eq!(check(&c, b"secret-key", SHA, now), Err(SignatureError::BadValidity));
+        assert_eq!(
+            check(&c, b"secret-key", SHA, now),
+            Err(SignatureError::BadValidity)
+        );
         c.expires_at = c.issued_at + MAX_VALIDITY_SECS;
         check(&c, b"secret-key", SHA, now).unwrap();
         c.expires_at = c.issued_at - 1;
-        assert_eq!(check(&c, b"secret-key", SHA, now), Err(SignatureError::BadValidity));
-        for name in ["", "a/b", "a:b", "x*", "q?", "\"", "<", ">", "a\\b", &"n".repeat(41)] {
+        assert_eq!(
+            check(&c, b"secret-key", SHA, now),
+            Err(SignatureError::BadValidity)
+        );
+        for name in [
+            "",
+            "a/b",
+            "a:b",
+            "x*",
+            "q?",
+            "\"",
+            "<",
+            ">",
+            "a\\b",
+            &"n".repeat(41),
+        ] {
             let mut c = claims();
             c.file_name = name.into();
-            assert_eq!(check(&c, b"secret-key", SHA, now), Err(SignatureError::BadFileName), "{name}");
+            assert_eq!(
+                check(&c, b"secret-key", SHA, now),
+                Err(SignatureError::BadFileName),
+                "{name}"
+            );
         }
         let mut c = claims();
         c.file_name = "n".repeat(40);
@@ -342,17 +401,27 @@ mod tests {
     #[test]
     fn refuses_malformed_originals() {
         let now = 1_700_000_100;
-        let signed = |original: &str| verify(&sign_original(b"secret-key", original), keys, SHA, now);
+        let signed =
+            |original: &str| verify(&sign_original(b"secret-key", original), keys, SHA, now);
         let base = format!("s=AKIDtest&f=a&fs={SHA}&t=1700000000&e=1700000500");
         assert_eq!(signed(&base), Err(SignatureError::Missing("r")));
-        assert_eq!(signed(&format!("{base}&r=12345678901")), Err(SignatureError::Malformed("r")));
-        assert_eq!(signed(&format!("{base}&r=-1")), Err(SignatureError::Malformed("r")));
+        assert_eq!(
+            signed(&format!("{base}&r=12345678901")),
+            Err(SignatureError::Malformed("r"))
+        );
+        assert_eq!(
+            signed(&format!("{base}&r=-1")),
+            Err(SignatureError::Malformed("r"))
+        );
         assert_eq!(
             signed(&format!("s=AKIDtest&f=a&fs={SHA}&t=soon&e=1700000500&r=1")),
             Err(SignatureError::Malformed("t"))
         );
         let tags: String = (1..=11).map(|i| format!("&tag.{i}=x")).collect();
-        assert_eq!(signed(&format!("{base}&r=1{tags}")), Err(SignatureError::Malformed("tag")));
+        assert_eq!(
+            signed(&format!("{base}&r=1{tags}")),
+            Err(SignatureError::Malformed("tag"))
+        );
         signed(&format!("{base}&r=1")).unwrap();
     }
 }

@@ -1,0 +1,556 @@
+use super::*;
+use crate::protocol::ListedPart;
+
+const MIB: u64 = 1_048_576;
+const HALF: u64 = 524_288;
+
+fn answer(json: &str) -> Reply {
+    Reply::Answer(Answer::parse(json.as_bytes()).expect("test answers are valid"))
+}
+
+fn ok() -> Reply {
+    answer(r#"{"code":0}"#)
+}
+
+fn finished() -> Reply {
+    answer(r#"{"code":0,"fileId":"7031868222808505913","url":"http://h/f0.mp4"}"#)
+}
+
+fn options(concurrency: u64, retries: u64) -> Options {
+    Options {
+        concurrency,
+        retries,
+        ..Options::default()
+    }
+}
+
+/// Starts every part the engine offers now, in order.
+fn take_parts(engine: &mut Engine, now: f64) -> Vec<PartJob> {
+    let mut jobs = Vec::new();
+    while let Step::Part(job) = engine.poll(now) {
+        jobs.push(job);
+    }
+    jobs
+}
+
+fn drain_progress(engine: &mut Engine) -> Vec<Progress> {
+    std::iter::from_fn(|| engine.poll_progress()).collect()
+}
+
+#[test]
+fn fresh_upload_sends_every_part_within_concurrency_then_finishes() {
+    let size = 6_000_000;
+    let mut e = Engine::new(size, options(4, 5), 1);
+    assert_eq!(e.poll(0.0), Step::Init { part_size: MIB });
+    assert_eq!(e.poll(0.0), Step::Wait { until: None }, "init is sent once");
+    e.on_init(ok(), 1.0);
+
+    let first = take_parts(&mut e, 1.0);
+    assert_eq!(first.len(), 4, "concurrency caps parts in flight");
+    assert_eq!(
+        first
+            .iter()
+            .map(|j| (j.part.offset, j.part.len))
+            .collect::<Vec<_>>(),
+        vec![(0, MIB), (MIB, MIB), (2 * MIB, MIB), (3 * MIB, MIB)]
+    );
+    assert!(first.iter().all(|j| j.known_md5.is_none()));
+    // Parts may end in any order.
+    e.on_part(2, PartReply::Sent(ok()), 2.0);
+    let next = take_parts(&mut e, 2.0);
+    assert_eq!(
+        next.iter().map(|j| j.part.index).collect::<Vec<_>>(),
+        vec![4]
+    );
+    for index in [0, 1, 3, 4] {
+        e.on_part(index, PartReply::Sent(ok()), 3.0);
+    }
+    let last = take_parts(&mut e, 3.0);
+    assert_eq!(
+        (last[0].part.offset, last[0].part.len),
+        (5_242_880, 757_120)
+    );
+    assert_eq!(e.poll(3.0), Step::Wait { until: None });
+    e.on_part(5, PartReply::Sent(ok()), 4.0);
+    assert_eq!(e.poll(4.0), Step::Finish);
+    assert_eq!(e.poll(4.0), Step::Wait { until: None });
+    e.on_finish(finished(), 5.0);
+    assert_eq!(
+        e.poll(5.0),
+        Step::Done(Outcome {
+            file_id: "7031868222808505913".into(),
+            url: "http://h/f0.mp4".into(),
+            instant: false,
+            resumed: false,
+            parts_uploaded: 6,
+            parts_skipped: 0,
+            bytes_uploaded: size,
+        })
+    );
+}
+
+#[test]
+fn progress_is_monotonic_and_ends_at_total_for_each_stage() {
+    let size = 3 * MIB + 7;
+    let mut e = Engine::new(size, options(2, 0), 1);
+    e.poll(0.0);
+    e.on_init(ok(), 0.0);
+    let mut now = 0.0;
+    loop {
+        now += 10.0;
+        match e.poll(now) {
+            Step::Part(job) => e.on_part(job.part.index, PartReply::Sent(ok()), now),
+            Step::Finish => e.on_finish(finished(), now),
+            Step::Done(_) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let reports = drain_progress(&mut e);
+    let upload: Vec<_> = reports
+        .iter()
+        .filter(|p| p.stage == ProgressStage::Upload)
+        .collect();
+    assert_eq!(upload.len(), 1 + 4, "one at the start, one per part");
+    assert!(upload.windows(2).all(|w| w[0].loaded <= w[1].loaded));
+    assert_eq!((upload[0].loaded, upload.last().unwrap().loaded), (0, size));
+    assert!(upload.iter().all(|p| p.total == size));
+    assert!(upload.last().unwrap().bytes_per_second > 0.0);
+    let finish: Vec<_> = reports
+        .iter()
+        .filter(|p| p.stage == ProgressStage::Finish)
+        .collect();
+    assert_eq!(
+        finish.iter().map(|p| p.loaded).collect::<Vec<_>>(),
+        vec![0, size]
+    );
+    // Stages come in order.
+    let first_finish = reports
+        .iter()
+        .position(|p| p.stage == ProgressStage::Finish)
+        .unwrap();
+    assert!(reports[first_finish..]
+        .iter()
+        .all(|p| p.stage == ProgressStage::Finish));
+}
+
+#[test]
+fn instant_upload_resolves_without_parts() {
+    let mut e = Engine::new(10, Options::default(), 1);
+    e.poll(0.0);
+    e.on_init(
+        answer(r#"{"code":2,"fileId":"42","url":"http://h/42"}"#),
+        1.0,
+    );
+    let Step::Done(outcome) = e.poll(1.0) else {
+        panic!()
+    };
+    assert!(outcome.instant && !outcome.resumed);
+    assert_eq!(
+        (
+            outcome.file_id.as_str(),
+            outcome.parts_uploaded,
+            outcome.bytes_uploaded
+        ),
+        ("42", 0, 0)
+    );
+    assert!(drain_progress(&mut e).is_empty(), "no upload stage ran");
+}
+
+#[test]
+fn resume_uses_the_servers_part_size_and_skips_listed_parts() {
+    let size = 5 * HALF + 100; // 6 parts of 512 KiB
+    let mut e = Engine::new(size, Options::default(), 1);
+    assert_eq!(e.poll(0.0), Step::Init { part_size: MIB });
+    let listed = serde_json::json!({
+        "code": 1,
+        "dataSize": HALF,
+        "listParts": [
+            {"offset": 0, "dataSize": HALF},                                   // trusted: no hash
+            {"offset": HALF, "dataSize": HALF, "dataMd5": "aa"},              // to check
+            {"offset": 2 * HALF, "dataSize": HALF, "dataSha": "bb"},         // other spelling
+            {"offset": 3 * HALF, "dataSize": 1000},                           // not our part: resend
+            {"offset": 123, "dataSize": HALF},                                // odd offset: ignored
+            {"offset": 5 * HALF, "dataSize": 100},                            // the tail, trusted
+        ]
+    });
+    e.on_init(answer(&listed.to_string()), 1.0);
+    let start = drain_progress(&mut e);
+    assert_eq!(start.len(), 1);
+    assert_eq!(
+        (start[0].stage, start[0].loaded, start[0].bytes_per_second),
+        (ProgressStage::Upload, HALF + 100, 0.0)
+    );
+
+    let jobs = take_parts(&mut e, 1.0);
+    let plan: Vec<_> = jobs
+        .iter()
+        .map(|j| (j.part.offset, j.part.len, j.known_md5.clone()))
+        .collect();
+    assert_eq!(
+        plan,
+        vec![
+            (HALF, HALF, Some("aa".into())),
+            (2 * HALF, HALF, Some("bb".into())),
+            (3 * HALF, HALF, None),
+            (4 * HALF, HALF, None),
+        ]
+    );
+    e.on_part(1, PartReply::AlreadyStored, 2.0); // local MD5 matched
+    e.on_part(2, PartReply::Sent(ok()), 2.0); // local MD5 differed: sent again
+    e.on_part(3, PartReply::Sent(ok()), 2.0);
+    e.on_part(4, PartReply::Sent(ok()), 2.0);
+    assert_eq!(e.poll(2.0), Step::Finish);
+    e.on_finish(finished(), 3.0);
+    let Step::Done(outcome) = e.poll(3.0) else {
+        panic!()
+    };
+    assert!(outcome.resumed && !outcome.instant);
+    assert_eq!(
+        (
+            outcome.parts_uploaded,
+            outcome.parts_skipped,
+            outcome.bytes_uploaded
+        ),
+        (3, 3, 3 * HALF)
+    );
+    let last_upload = drain_progress(&mut e)
+        .into_iter()
+        .rfind(|p| p.stage == ProgressStage::Upload);
+    assert_eq!(last_upload.unwrap().loaded, size);
+}
+
+#[test]
+fn resume_with_everything_listed_goes_straight_to_finish() {
+    let mut e = Engine::new(MIB, Options::default(), 1);
+    e.poll(0.0);
+    e.on_init(
+        answer(r#"{"code":1,"dataSize":1048576,"listParts":[{"offset":0,"dataSize":1048576}]}"#),
+        0.0,
+    );
+    assert_eq!(e.poll(0.0), Step::Finish);
+    e.on_finish(finished(), 0.0);
+    let Step::Done(outcome) = e.poll(0.0) else {
+        panic!()
+    };
+    assert_eq!((outcome.parts_uploaded, outcome.parts_skipped), (0, 1));
+}
+
+#[test]
+fn retryable_failures_back_off_with_full_jitter_then_give_up() {
+    let opts = Options {
+        retries: 3,
+        retry_delay_ms: 100,
+        ..Options::default()
+    };
+    let mut e = Engine::new(10, opts, 7);
+    let mut now = 0.0;
+    for failure in 1..=3u32 {
+        assert_eq!(e.poll(now), Step::Init { part_size: MIB });
+        e.on_init(Reply::Network("Failed to fetch".into()), now);
+        let Step::Wait { until: Some(until) } = e.poll(now) else {
+            panic!("a retry waits")
+        };
+        let ceiling = 100.0 * 2f64.powi(failure as i32 - 1);
+        assert!(
+            until >= now && until < now + ceiling,
+            "try {failure}: {until} not in [{now}, {now}+{ceiling})"
+        );
+        assert_eq!(
+            e.poll(until - 0.5),
+            Step::Wait { until: Some(until) },
+            "not before it is due"
+        );
+        now = until;
+    }
+    assert_eq!(e.poll(now), Step::Init { part_size: MIB });
+    e.on_init(Reply::Network("Failed to fetch".into()), now);
+    let Step::Failed(error) = e.poll(now) else {
+        panic!()
+    };
+    assert_eq!(
+        (error.code, error.can_retry, error.stage),
+        (client_code::NETWORK, true, Stage::Init)
+    );
+    assert!(error.message.contains("after 4 tries"), "{}", error.message);
+    assert!(error.message.contains("Failed to fetch"));
+}
+
+#[test]
+fn backoff_is_capped() {
+    let opts = Options {
+        retries: 20,
+        retry_delay_ms: 60_000,
+        ..Options::default()
+    };
+    let mut e = Engine::new(10, opts, 3);
+    let mut now = 0.0;
+    for _ in 0..20 {
+        assert_eq!(e.poll(now), Step::Init { part_size: MIB });
+        e.on_init(Reply::Timeout, now);
+        let Step::Wait { until: Some(until) } = e.poll(now) else {
+            panic!()
+        };
+        assert!(until - now < MAX_RETRY_DELAY_MS as f64);
+        now = until;
+    }
+    e.poll(now);
+    e.on_init(Reply::Timeout, now);
+    let Step::Failed(error) = e.poll(now) else {
+        panic!("21 tries end in an error")
+    };
+    assert_eq!((error.code, error.can_retry), (client_code::TIMEOUT, true));
+    assert!(
+        error.message.contains("after 21 tries"),
+        "{}",
+        error.message
+    );
+}
+
+#[test]
+fn replies_to_requests_not_in_flight_are_ignored() {
+    let mut e = Engine::new(10, Options::default(), 1);
+    e.on_init(ok(), 0.0);
+    assert_eq!(e.poll(0.0), Step::Init { part_size: MIB });
+    e.on_init(ok(), 0.0);
+    e.on_part(5, PartReply::Sent(ok()), 0.0);
+    e.on_finish(finished(), 0.0);
+    assert!(matches!(e.poll(0.0), Step::Part(_)));
+}
+
+#[test]
+fn what_is_retried_and_what_is_not() {
+    let run = |reply: Reply| {
+        let mut e = Engine::new(10, options(1, 2), 5);
+        e.poll(0.0);
+        e.on_init(ok(), 0.0);
+        let Step::Part(job) = e.poll(0.0) else {
+            panic!()
+        };
+        e.on_part(job.part.index, PartReply::Sent(reply), 0.0);
+        e.poll(0.0)
+    };
+    for transient in [
+        answer(r#"{"code":-10004,"canRetry":1}"#),
+        Reply::Http(500),
+        Reply::Http(503),
+        Reply::Http(429),
+        Reply::Network("reset".into()),
+        Reply::Timeout,
+    ] {
+        assert!(
+            matches!(run(transient.clone()), Step::Wait { until: Some(_) }),
+            "{transient:?} is retried"
+        );
+    }
+    let Step::Failed(e) = run(answer(
+        r#"{"code":-10006,"canRetry":0,"message":"md5 mismatch"}"#,
+    )) else {
+        panic!()
+    };
+    assert_eq!((e.code, e.can_retry, e.stage), (-10006, false, Stage::Part));
+    assert!(e.message.contains("md5 mismatch"));
+    let Step::Failed(e) = run(answer(r#"{"code":-10005}"#)) else {
+        panic!()
+    };
+    assert_eq!(
+        (e.code, e.can_retry),
+        (-10005, false),
+        "no canRetry means no retry"
+    );
+    let Step::Failed(e) = run(Reply::Http(404)) else {
+        panic!()
+    };
+    assert_eq!((e.code, e.can_retry), (client_code::BAD_ANSWER, false));
+    assert!(e.message.contains("HTTP 404"));
+    let Step::Failed(e) = run(Reply::NotUnderstood("text/html starting \"<html>\"".into())) else {
+        panic!()
+    };
+    assert_eq!(e.code, client_code::BAD_ANSWER);
+    assert!(e.message.contains("text/html"));
+}
+
+#[test]
+fn exhausted_server_retries_keep_the_servers_code() {
+    let mut e = Engine::new(10, options(1, 1), 5);
+    for now in [0.0, 1e9] {
+        assert_eq!(e.poll(now), Step::Init { part_size: MIB });
+        e.on_init(
+            answer(r#"{"code":-10004,"canRetry":1,"message":"disk busy"}"#),
+            now,
+        );
+    }
+    let Step::Failed(error) = e.poll(1e9) else {
+        panic!()
+    };
+    assert_eq!(
+        (error.code, error.can_retry, error.stage),
+        (-10004, true, Stage::Init)
+    );
+}
+
+#[test]
+fn a_failed_part_is_retried_on_its_own_while_others_go_on() {
+    let mut e = Engine::new(4 * MIB, options(2, 1), 9);
+    e.poll(0.0);
+    e.on_init(ok(), 0.0);
+    let jobs = take_parts(&mut e, 0.0);
+    assert_eq!(jobs.len(), 2);
+    e.on_part(0, PartReply::Sent(Reply::Http(500)), 0.0);
+    e.on_part(1, PartReply::Sent(ok()), 0.0);
+    // Part 0 waits for its backoff; part 2 and 3 go now.
+    let now_jobs = take_parts(&mut e, 0.0);
+    assert_eq!(
+        now_jobs.iter().map(|j| j.part.index).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    e.on_part(2, PartReply::Sent(ok()), 0.0);
+    let Step::Wait { until: Some(due) } = e.poll(0.0) else {
+        panic!()
+    };
+    let Step::Part(retry) = e.poll(due) else {
+        panic!()
+    };
+    assert_eq!(retry.part.index, 0);
+    e.on_part(0, PartReply::Sent(Reply::Http(500)), due);
+    let Step::Failed(error) = e.poll(due) else {
+        panic!("retries: 1 means two tries")
+    };
+    assert_eq!(
+        (error.code, error.can_retry, error.stage),
+        (client_code::BAD_ANSWER, true, Stage::Part)
+    );
+    assert!(
+        error.message.contains("HTTP 500 after 2 tries"),
+        "{}",
+        error.message
+    );
+}
+
+#[test]
+fn abort_stops_everything_and_late_replies_are_ignored() {
+    let mut e = Engine::new(3 * MIB, options(2, 0), 1);
+    e.poll(0.0);
+    e.on_init(ok(), 0.0);
+    take_parts(&mut e, 0.0);
+    e.abort();
+    assert_eq!(e.poll(0.0), Step::Aborted);
+    e.on_part(0, PartReply::Sent(ok()), 0.0);
+    e.on_finish(finished(), 0.0);
+    assert_eq!(e.poll(0.0), Step::Aborted);
+}
+
+#[test]
+fn answers_that_make_no_sense_are_refused() {
+    let init = |json: &str| {
+        let mut e = Engine::new(10, Options::default(), 1);
+        e.poll(0.0);
+        e.on_init(answer(json), 0.0);
+        e.poll(0.0)
+    };
+    for json in [
+        r#"{"code":2}"#,
+        r#"{"code":2,"fileId":"","url":"u"}"#,
+        r#"{"code":7}"#,
+        r#"{"code":1,"dataSize":0}"#,
+    ] {
+        let Step::Failed(error) = init(json) else {
+            panic!("{json}")
+        };
+        assert_eq!(
+            (error.code, error.stage),
+            (client_code::BAD_ANSWER, Stage::Init),
+            "{json}"
+        );
+    }
+    // Finish without a fileId.
+    let mut e = Engine::new(10, Options::default(), 1);
+    e.poll(0.0);
+    e.on_init(ok(), 0.0);
+    e.poll(0.0);
+    e.on_part(0, PartReply::Sent(ok()), 0.0);
+    assert_eq!(e.poll(0.0), Step::Finish);
+    e.on_finish(ok(), 0.0);
+    let Step::Failed(error) = e.poll(0.0) else {
+        panic!()
+    };
+    assert_eq!(
+        (error.code, error.stage),
+        (client_code::BAD_ANSWER, Stage::Finish)
+    );
+}
+
+#[test]
+fn finish_failures_follow_the_same_rules() {
+    let mut e = Engine::new(10, options(1, 1), 1);
+    e.poll(0.0);
+    e.on_init(ok(), 0.0);
+    e.poll(0.0);
+    e.on_part(0, PartReply::Sent(ok()), 0.0);
+    assert_eq!(e.poll(0.0), Step::Finish);
+    e.on_finish(Reply::Timeout, 0.0);
+    let Step::Wait { until: Some(due) } = e.poll(0.0) else {
+        panic!()
+    };
+    assert_eq!(e.poll(due), Step::Finish);
+    e.on_finish(
+        answer(r#"{"code":-10003,"canRetry":0,"message":"sha mismatch"}"#),
+        due,
+    );
+    let Step::Failed(error) = e.poll(due) else {
+        panic!()
+    };
+    assert_eq!(
+        (error.code, error.can_retry, error.stage),
+        (-10003, false, Stage::Finish)
+    );
+}
+
+#[test]
+fn files_over_four_gib_keep_exact_offsets() {
+    let size = 5 * 1024 * MIB + 3;
+    let mut e = Engine::new(size, options(16, 0), 1);
+    e.poll(0.0);
+    e.on_init(ok(), 0.0);
+    let mut sent = 0u64;
+    let mut last = None;
+    loop {
+        match e.poll(0.0) {
+            Step::Part(job) => {
+                assert_eq!(job.part.offset, job.part.index * MIB);
+                sent += job.part.len;
+                last = Some(job.part);
+                e.on_part(job.part.index, PartReply::Sent(ok()), 0.0);
+            }
+            Step::Finish => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(sent, size);
+    assert_eq!(
+        last.unwrap(),
+        Part {
+            index: 5 * 1024,
+            offset: 5 * 1024 * MIB,
+            len: 3
+        }
+    );
+}
+
+#[test]
+fn listed_parts_outside_the_file_are_ignored() {
+    let mut e = Engine::new(MIB + 1, Options::default(), 1);
+    e.poll(0.0);
+    let json = serde_json::to_string(&Answer {
+        code: 1,
+        data_size: Some(MIB),
+        list_parts: Some(vec![ListedPart {
+            offset: 7 * MIB,
+            data_size: MIB,
+            data_md5: None,
+        }]),
+        ..Answer::default()
+    })
+    .unwrap();
+    e.on_init(answer(&json), 0.0);
+    assert_eq!(take_parts(&mut e, 0.0).len(), 2);
+}
