@@ -16,3 +16,6 @@ pub mod progress;
 pub mod protocol;
 pub mod reply;
 pub mod signature;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;

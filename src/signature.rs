@@ -157,6 +157,19 @@ pub fn check_file_name(name: &str) -> Result<(), SignatureError> {
     Ok(())
 }
 
+/// Splits a file's full name into `f` (the name without its extension) and
+/// `ft` (the extension without the dot, lowercase), as a signature wants
+/// them. A leading dot (".profile") is not an extension.
+pub fn split_file_name(file_name: &str) -> (String, String) {
+    match file_name.rfind('.') {
+        Some(dot) if dot > 0 && dot + 1 < file_name.len() => (
+            file_name[..dot].to_owned(),
+            file_name[dot + 1..].to_ascii_lowercase(),
+        ),
+        _ => (file_name.to_owned(), String::new()),
+    }
+}
+
 /// `Base64(HMAC-SHA1(key, original) ++ original)`.
 pub fn sign_original(secret_key: &[u8], original: &str) -> String {
     let mut mac = HmacSha1::new_from_slice(secret_key).expect("HMAC takes a key of any length");
@@ -294,6 +307,17 @@ mod tests {
     const PYTHON_VECTOR_1: &str =
         "A/mDeA0RgpuXcDwSZjKs7Mb/PVxzPUFLSUR0ZXN0JmY9aG9saWRheSZmcz1iNGE1YzcwYzc2ZTc5ZTAxYWIzYTVjMzA2ZGUzZDllZWRlYWRlY2E5JnQ9MTcwMDAwMDAwMCZlPTE3MDAwODY0MDAmcj0xMjM0NTY3ODkwJnVpZD00MiZmdD1tcDQ=";
     const PYTHON_VECTOR_2: &str = "rt0WxCGop+vdwToVU7PmWitnZlxzPWEmZj1i";
+
+    #[test]
+    fn splits_file_names() {
+        let split = split_file_name;
+        assert_eq!(split("holiday.MP4"), ("holiday".into(), "mp4".into()));
+        assert_eq!(split("archive.tar.gz"), ("archive.tar".into(), "gz".into()));
+        assert_eq!(split("blob"), ("blob".into(), "".into()));
+        assert_eq!(split(".profile"), (".profile".into(), "".into()));
+        assert_eq!(split("trailing."), ("trailing.".into(), "".into()));
+        assert_eq!(split("视频.mov"), ("视频".into(), "mov".into()));
+    }
 
     #[test]
     fn verifies_what_it_signs() {

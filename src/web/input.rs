@@ -1,0 +1,167 @@
+//! Checking what the calling page passed in: the file and the options
+//! object. Every problem is bad input (-20001) with a message naming the
+//! option and what it should be.
+
+use js_sys::{Function, Object};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{AbortSignal, Blob, File};
+
+use super::js;
+use crate::error::UploadError;
+use crate::options::{Options, OPTION_NAMES};
+
+/// The file to upload and its name as the signature needs it.
+pub struct Input {
+    pub blob: Blob,
+    pub size: u64,
+    /// The full name; a Blob with no name is `"blob"`.
+    pub file_name: String,
+}
+
+/// The JavaScript callbacks among the options. (The signal is watched from
+/// the very start of the call, before the options are checked: see `web`.)
+pub struct Hooks {
+    pub get_signature: Function,
+    pub on_progress: Option<Function>,
+}
+
+/// Checks the first argument: a non-empty `File` or `Blob`.
+pub fn file(value: &JsValue, allow_empty: bool) -> Result<Input, UploadError> {
+    let Some(blob) = value.dyn_ref::<Blob>() else {
+        return Err(UploadError::bad_input(format!(
+            "The file must be a File or Blob (from <input type=file> or drag and drop), not {}.",
+            kind_of(value)
+        )));
+    };
+    let size = blob.size() as u64;
+    if size == 0 && !allow_empty {
+        return Err(UploadError::bad_input(
+            "The file is empty (0 bytes); there is nothing to upload.",
+        ));
+    }
+    let file_name = value
+        .dyn_ref::<File>()
+        .map(File::name)
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "blob".to_owned());
+    Ok(Input {
+        blob: blob.clone(),
+        size,
+        file_name,
+    })
+}
+
+/// Checks the options of `upload()`.
+pub fn upload_options(value: &JsValue) -> Result<(Options, Hooks), UploadError> {
+    if !value.is_object() {
+        return Err(UploadError::bad_input(
+            "upload(file, options) needs an options object with at least getSignature.",
+        ));
+    }
+    check_names(value, &OPTION_NAMES)?;
+    let mut options = Options::default();
+    let get_signature = function(value, "getSignature")?.ok_or_else(|| {
+        UploadError::bad_input("Option getSignature is missing: pass a function that asks your backend for a signature.")
+    })?;
+    if let Some(endpoint) = present(value, "endpoint") {
+        let endpoint = endpoint
+            .as_string()
+            .ok_or_else(|| UploadError::bad_input("Option endpoint must be a string URL."))?;
+        options.set_endpoint(&endpoint)?;
+    }
+    for name in [
+        "partSize",
+        "concurrency",
+        "retries",
+        "retryDelayMs",
+        "timeoutMs",
+    ] {
+        if let Some(number) = present(value, name) {
+            let number = number.as_f64().ok_or_else(|| {
+                UploadError::bad_input(format!("Option {name} must be a number."))
+            })?;
+            options.set_number(name, number)?;
+        }
+    }
+    check_signal(value)?;
+    let hooks = Hooks {
+        get_signature,
+        on_progress: function(value, "onProgress")?,
+    };
+    Ok((options, hooks))
+}
+
+/// Checks the options of `hashFile()`: only `onProgress` and `signal`.
+pub fn hash_options(value: &JsValue) -> Result<Option<Function>, UploadError> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    if !value.is_object() {
+        return Err(UploadError::bad_input(
+            "hashFile(file, options): options must be an object.",
+        ));
+    }
+    check_names(value, &["onProgress", "signal"])?;
+    check_signal(value)?;
+    function(value, "onProgress")
+}
+
+/// Refuses unknown option names: a typo must not pass silently.
+fn check_names(value: &JsValue, known: &[&str]) -> Result<(), UploadError> {
+    for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !known.contains(&key.as_str()) && present(value, &key).is_some() {
+            return Err(UploadError::bad_input(format!(
+                "Unknown option {key:?}; the options are {}.",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The option's value, unless it is `undefined` or `null`.
+fn present(value: &JsValue, name: &str) -> Option<JsValue> {
+    let field = js::get(value, name);
+    (!field.is_undefined() && !field.is_null()).then_some(field)
+}
+
+fn function(value: &JsValue, name: &str) -> Result<Option<Function>, UploadError> {
+    match present(value, name) {
+        None => Ok(None),
+        Some(field) => field
+            .dyn_into::<Function>()
+            .map(Some)
+            .map_err(|_| UploadError::bad_input(format!("Option {name} must be a function."))),
+    }
+}
+
+fn check_signal(value: &JsValue) -> Result<(), UploadError> {
+    match present(value, "signal") {
+        Some(field) if !field.is_instance_of::<AbortSignal>() => Err(UploadError::bad_input(
+            "Option signal must be an AbortSignal (controller.signal).",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A short name for the kind of a JavaScript value, for messages.
+fn kind_of(value: &JsValue) -> String {
+    if value.is_undefined() {
+        "undefined".into()
+    } else if value.is_null() {
+        "null".into()
+    } else if value.is_string() {
+        "a string".into()
+    } else if value.as_f64().is_some() {
+        "a number".into()
+    } else if value.is_function() {
+        "a function".into()
+    } else {
+        let constructor = js::get(&js::get(value, "constructor"), "name");
+        match constructor.as_string() {
+            Some(name) if !name.is_empty() => format!("a {name}"),
+            _ => "an object".into(),
+        }
+    }
+}

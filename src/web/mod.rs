@@ -1,0 +1,193 @@
+//! The browser adapter: the JavaScript API (`upload`, `hashFile`) over the
+//! protocol core. It reads the file, calls `fetch`, keeps time and watches
+//! the `AbortSignal`; every protocol decision is the engine's.
+
+mod blob;
+mod http;
+mod input;
+mod js;
+mod progress;
+mod upload;
+mod wake;
+
+use std::task::Poll;
+
+use futures_util::FutureExt;
+use js_sys::Promise;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use self::blob::ReadError;
+use self::js::ObjectBuilder;
+use self::upload::{unreadable, Session, Stop};
+use self::wake::AbortWatch;
+use crate::error::{client_code, Stage, UploadError};
+use crate::progress::{Meter, ProgressStage};
+use crate::signature::split_file_name;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPESCRIPT: &'static str = include_str!("api.d.ts");
+
+/// Uploads a File or Blob; resolves to `{fileId, url, fileSha, instant,
+/// resumed, partsUploaded, partsSkipped, bytesUploaded}`.
+#[wasm_bindgen(skip_typescript)]
+pub async fn upload(file: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
+    let watch = AbortWatch::new(js_signal(&options));
+    run_upload(&file, &options, &watch)
+        .await
+        .map_err(|stop| stop_to_js(stop, &watch))
+}
+
+/// SHA-1 of a File or Blob, read in chunks: 40 lowercase hex digits.
+#[wasm_bindgen(js_name = hashFile, skip_typescript)]
+pub async fn hash_file(file: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
+    let watch = AbortWatch::new(js_signal(&options));
+    let result = async {
+        let input = input::file(&file, true)?;
+        let on_progress = input::hash_options(&options)?;
+        hash(&input, on_progress.as_ref(), &watch).await
+    };
+    result
+        .await
+        .map(JsValue::from)
+        .map_err(|stop| stop_to_js(stop, &watch))
+}
+
+async fn run_upload(
+    file: &JsValue,
+    options: &JsValue,
+    watch: &AbortWatch,
+) -> Result<JsValue, Stop> {
+    let input = input::file(file, false)?;
+    let (options, hooks) = input::upload_options(options)?;
+    if watch.aborted() {
+        return Err(Stop::Aborted);
+    }
+    let file_sha = hash(&input, hooks.on_progress.as_ref(), watch).await?;
+    let signature = sign(&input, &file_sha, &hooks.get_signature, watch).await?;
+    let session = Session {
+        blob: &input.blob,
+        size: input.size,
+        file_sha: &file_sha,
+        signature: &signature,
+        options,
+        on_progress: hooks.on_progress.as_ref(),
+        abort: watch,
+    };
+    let outcome = session.run().await?;
+    Ok(ObjectBuilder::new()
+        .set("fileId", outcome.file_id)
+        .set("url", outcome.url)
+        .set("fileSha", file_sha)
+        .set("instant", outcome.instant)
+        .set("resumed", outcome.resumed)
+        .set("partsUploaded", outcome.parts_uploaded as f64)
+        .set("partsSkipped", outcome.parts_skipped as f64)
+        .set("bytesUploaded", outcome.bytes_uploaded as f64)
+        .build())
+}
+
+/// Hashes the file, reporting the "hash" stage.
+async fn hash(
+    input: &input::Input,
+    on_progress: Option<&js_sys::Function>,
+    watch: &AbortWatch,
+) -> Result<String, Stop> {
+    let mut meter = Meter::new(ProgressStage::Hash, input.size, js::now());
+    progress::report(on_progress, &meter.report());
+    let result = blob::sha1_hex(&input.blob, watch, |hashed| {
+        let report = meter.advance(hashed - meter.loaded(), js::now());
+        progress::report(on_progress, &report);
+    })
+    .await;
+    match result {
+        Ok(sha) => Ok(sha),
+        Err(ReadError::Aborted) => Err(Stop::Aborted),
+        Err(ReadError::Unreadable(detail)) => Err(Stop::Failed(unreadable(Stage::Hash, &detail))),
+    }
+}
+
+/// Asks the page's `getSignature` for the signature of this file.
+async fn sign(
+    input: &input::Input,
+    file_sha: &str,
+    get_signature: &js_sys::Function,
+    watch: &AbortWatch,
+) -> Result<String, Stop> {
+    let (f, ft) = split_file_name(&input.file_name);
+    let info = ObjectBuilder::new()
+        .set("f", f)
+        .set("ft", ft)
+        .set("fs", file_sha)
+        .set("fileName", input.file_name.as_str())
+        .set("fileSize", input.size as f64)
+        .build();
+    let failed = |detail: String, can_retry: bool| {
+        Stop::Failed(UploadError::new(
+            client_code::SIGNATURE_FAILED,
+            can_retry,
+            Stage::Sign,
+            format!("getSignature {detail}. It must return (or resolve to) the signature string from your backend."),
+        ))
+    };
+    let returned = get_signature
+        .call1(&JsValue::UNDEFINED, &info)
+        .map_err(|e| failed(format!("threw {}", js::describe_thrown(&e)), true))?;
+    let mut settled = JsFuture::from(Promise::resolve(&returned));
+    let value = std::future::poll_fn(|cx| {
+        if watch.poll_aborted(cx).is_ready() {
+            return Poll::Ready(Err(Stop::Aborted));
+        }
+        settled.poll_unpin(cx).map(|result| {
+            result.map_err(|e| failed(format!("rejected with {}", js::describe_thrown(&e)), true))
+        })
+    })
+    .await?;
+    match value.as_string() {
+        Some(signature) if !signature.trim().is_empty() => Ok(signature.trim().to_owned()),
+        Some(_) => Err(failed("returned an empty string".into(), false)),
+        None => Err(failed(
+            format!("returned {} instead of a string", js::to_js_string(&value)),
+            false,
+        )),
+    }
+}
+
+/// The caller's `options.signal`, when it is an AbortSignal. Read before the
+/// options are checked so that an abort is honoured however early it comes.
+fn js_signal(options: &JsValue) -> Option<web_sys::AbortSignal> {
+    js::get(options, "signal").dyn_into().ok()
+}
+
+/// The rejection value: an `Error` named `UgcError`, or a `DOMException`
+/// named `AbortError` whose `cause` is the signal's reason.
+fn stop_to_js(stop: Stop, watch: &AbortWatch) -> JsValue {
+    match stop {
+        Stop::Failed(error) => {
+            let js_error = js_sys::Error::new(&error.message);
+            js_error.set_name("UgcError");
+            for (name, value) in [
+                ("code", JsValue::from(error.code as f64)),
+                ("canRetry", JsValue::from(error.can_retry)),
+                ("stage", JsValue::from(error.stage.as_str())),
+            ] {
+                let _ = js_sys::Reflect::set(&js_error, &JsValue::from_str(name), &value);
+            }
+            js_error.into()
+        }
+        Stop::Aborted => {
+            let error: JsValue = web_sys::DomException::new_with_message_and_name(
+                "The upload was aborted.",
+                "AbortError",
+            )
+            .map(Into::into)
+            .unwrap_or_else(|_| {
+                let fallback = js_sys::Error::new("The upload was aborted.");
+                fallback.set_name("AbortError");
+                fallback.into()
+            });
+            let _ = js_sys::Reflect::set(&error, &JsValue::from_str("cause"), &watch.reason());
+            error
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Runs the engine in the browser: starts what it asks for (fetches, part
+//! reads), feeds back what ends, waits for retries, reports progress and
+//! stops everything on abort. No protocol decision is taken here.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
+use js_sys::{Function, Uint8Array};
+use md5::{Digest, Md5};
+use web_sys::Blob;
+
+use super::blob::{finish_read, start_read, ReadError};
+use super::http::send;
+use super::js;
+use super::progress::report;
+use super::wake::{sleep, AbortWatch};
+use crate::engine::{Engine, Outcome, PartJob, PartReply, Step};
+use crate::error::{client_code, Stage, UploadError};
+use crate::options::Options;
+use crate::protocol::{to_hex, FinishQuery, InitQuery, PartQuery};
+use crate::reply::Reply;
+
+/// Why an upload stopped without a result.
+pub enum Stop {
+    Failed(UploadError),
+    Aborted,
+}
+
+impl From<UploadError> for Stop {
+    fn from(error: UploadError) -> Stop {
+        Stop::Failed(error)
+    }
+}
+
+/// Everything the requests of one upload share.
+pub struct Session<'a> {
+    pub blob: &'a Blob,
+    pub size: u64,
+    pub file_sha: &'a str,
+    pub signature: &'a str,
+    pub options: Options,
+    pub on_progress: Option<&'a Function>,
+    pub abort: &'a AbortWatch,
+}
+
+/// How a request started by the engine ended.
+enum Completion {
+    Init(Reply),
+    Part(u64, PartReply),
+    Finish(Reply),
+    /// A part could not be read from the file.
+    Unreadable(String),
+    Aborted,
+}
+
+type Request<'a> = Pin<Box<dyn Future<Output = Completion> + 'a>>;
+
+/// What woke the loop.
+enum Event {
+    Ended(Completion),
+    Wake,
+    Abort,
+}
+
+impl Session<'_> {
+    pub async fn run(&self) -> Result<Outcome, Stop> {
+        let mut engine = Engine::new(
+            self.size,
+            self.options.clone(),
+            (js_sys::Math::random() * 2f64.powi(53)) as u64,
+        );
+        let mut requests: FuturesUnordered<Request<'_>> = FuturesUnordered::new();
+        loop {
+            let wake_at = loop {
+                match engine.poll(js::now()) {
+                    Step::Init { part_size } => requests.push(Box::pin(self.init(part_size))),
+                    Step::Part(job) => requests.push(Box::pin(self.part(job))),
+                    Step::Finish => requests.push(Box::pin(self.finish())),
+                    Step::Wait { until } => break until,
+                    Step::Done(outcome) => {
+                        self.flush_progress(&mut engine);
+                        return Ok(outcome);
+                    }
+                    Step::Failed(error) => return Err(Stop::Failed(error)),
+                    Step::Aborted => return Err(Stop::Aborted),
+                }
+            };
+            self.flush_progress(&mut engine);
+            let mut timer = wake_at.map(|at| sleep(at - js::now()));
+            let event = std::future::poll_fn(|cx| {
+                if self.abort.poll_aborted(cx).is_ready() {
+                    return Poll::Ready(Event::Abort);
+                }
+                if let Poll::Ready(Some(completion)) = requests.poll_next_unpin(cx) {
+                    return Poll::Ready(Event::Ended(completion));
+                }
+                match timer.as_mut().map(|timer| timer.poll_unpin(cx)) {
+                    Some(Poll::Ready(())) => Poll::Ready(Event::Wake),
+                    _ => Poll::Pending,
+                }
+            })
+            .await;
+            let now = js::now();
+            match event {
+                Event::Ended(Completion::Init(reply)) => engine.on_init(reply, now),
+                Event::Ended(Completion::Part(index, reply)) => engine.on_part(index, reply, now),
+                Event::Ended(Completion::Finish(reply)) => engine.on_finish(reply, now),
+                Event::Ended(Completion::Unreadable(detail)) => {
+                    return Err(Stop::Failed(unreadable(Stage::Part, &detail)));
+                }
+                Event::Ended(Completion::Aborted) | Event::Abort => {
+                    engine.abort();
+                    // Dropping `requests` aborts every fetch still in flight.
+                    return Err(Stop::Aborted);
+                }
+                Event::Wake => {}
+            }
+        }
+    }
+
+    fn flush_progress(&self, engine: &mut Engine) {
+        while let Some(progress) = engine.poll_progress() {
+            report(self.on_progress, &progress);
+        }
+    }
+
+    fn timeout(&self) -> f64 {
+        self.options.timeout_ms as f64
+    }
+
+    async fn init(&self, part_size: u64) -> Completion {
+        let query = InitQuery {
+            file_sha: self.file_sha.to_owned(),
+            file_size: self.size,
+            data_size: part_size,
+            signature: self.signature.to_owned(),
+        };
+        Completion::Init(
+            send(
+                "GET",
+                &query.url(&self.options.endpoint),
+                None,
+                self.timeout(),
+            )
+            .await,
+        )
+    }
+
+    /// Reads the part, hashes it and sends it, unless the server already
+    /// holds the same bytes. Only this part's bytes are in memory meanwhile.
+    async fn part(&self, job: PartJob) -> Completion {
+        let part = job.part;
+        let buffer = match start_read(self.blob, part.offset, part.end()) {
+            Ok(mut read) => finish_read(&mut read, self.abort).await,
+            Err(error) => Err(error),
+        };
+        let body = match buffer {
+            Ok(buffer) => Uint8Array::new(&buffer),
+            Err(ReadError::Aborted) => return Completion::Aborted,
+            Err(ReadError::Unreadable(detail)) => return Completion::Unreadable(detail),
+        };
+        let data_md5 = to_hex(&Md5::digest(body.to_vec()));
+        if job.known_md5.as_deref() == Some(data_md5.as_str()) {
+            return Completion::Part(part.index, PartReply::AlreadyStored);
+        }
+        let query = PartQuery {
+            file_sha: self.file_sha.to_owned(),
+            offset: part.offset,
+            data_size: part.len,
+            data_md5,
+            signature: self.signature.to_owned(),
+        };
+        let url = query.url(&self.options.endpoint);
+        Completion::Part(
+            part.index,
+            PartReply::Sent(send("POST", &url, Some(&body), self.timeout()).await),
+        )
+    }
+
+    async fn finish(&self) -> Completion {
+        let query = FinishQuery {
+            file_sha: self.file_sha.to_owned(),
+            signature: self.signature.to_owned(),
+        };
+        Completion::Finish(
+            send(
+                "GET",
+                &query.url(&self.options.endpoint),
+                None,
+                self.timeout(),
+            )
+            .await,
+        )
+    }
+}
+
+/// The file could not be read: it was moved, changed or revoked.
+pub fn unreadable(stage: Stage, detail: &str) -> UploadError {
+    UploadError::new(
+        client_code::BAD_INPUT,
+        false,
+        stage,
+        format!(
+            "The browser could not read the file ({detail}). It may have been moved, deleted or changed since it was chosen; choose it again and retry."
+        ),
+    )
+}
