@@ -78,7 +78,7 @@ function errorHint(err) {
     case -20001:
       return "This file can't be uploaded (it is empty or not a file). Pick another one.";
     case -20002:
-      return "No signature could be had. Check that the server runs with --dev-signer (npm start does) and that /signature answers.";
+      return "No signature could be had. Check that the server is running, with --dev-signer (npm start does both), then Retry.";
     case -20003:
       return "The server could not be reached. Check that it is running (npm start) and that this device is online, then Retry: parts already stored are not sent again.";
     case -20004:
@@ -113,7 +113,12 @@ function errorHint(err) {
 /** The app backend's job in a real app; here the server's development signer. */
 async function getSignature(info) {
   const query = new URLSearchParams({ f: info.f, ft: info.ft, fs: info.fs, uid: "demo" });
-  const res = await fetch("/signature?" + query);
+  let res;
+  try {
+    res = await fetch("/signature?" + query);
+  } catch {
+    throw new Error("the signing server at /signature could not be reached");
+  }
   if (!res.ok) {
     throw new Error(
       `the signer answered HTTP ${res.status}` +
@@ -194,6 +199,7 @@ function setState(item, state) {
 }
 
 function paintProgress(item, p, force) {
+  item.lastProgress = p;
   const now = performance.now();
   const complete = p.total > 0 && p.loaded >= p.total;
   if (!force && !complete && now - item.lastPaint < 100) return;
@@ -208,6 +214,20 @@ function paintProgress(item, p, force) {
   speed.textContent = formatSpeed(p.bytesPerSecond);
   const left = p.bytesPerSecond > 0 ? (p.total - p.loaded) / p.bytesPerSecond : NaN;
   eta.textContent = complete ? "" : left >= 0 ? `${formatDuration(left)} left` : "";
+}
+
+/** After a failure or cancel, keep the upload's progress; hashing's says nothing. */
+function settleProgress(item) {
+  const p = item.lastProgress;
+  if (p && (p.stage === "upload" || p.stage === "finish")) {
+    const label = item.f.stage.textContent;
+    paintProgress(item, p, true);
+    item.f.stage.textContent = label;
+  } else {
+    item.f.bar.value = 0;
+    item.f.percent.textContent = "";
+  }
+  item.f.bar.setAttribute("aria-valuetext", item.f.stage.textContent);
 }
 
 function clearStats(item) {
@@ -290,6 +310,7 @@ function showFailure(item, err) {
   setState(item, "failed");
   const { stage, noteLine, outcome, retry } = item.f;
   stage.textContent = "Failed";
+  settleProgress(item);
   clearStats(item);
   noteLine.textContent = "";
   const details = [];
@@ -322,6 +343,7 @@ function describeStage(stage) {
 function showCancelled(item) {
   setState(item, "cancelled");
   item.f.stage.textContent = "Cancelled";
+  settleProgress(item);
   clearStats(item);
   item.f.outcome.replaceChildren(
     el("p", { class: "hint" }, "Cancelled. Parts already sent stay on the server: Resume skips them."),
@@ -362,6 +384,7 @@ async function run(item) {
   item.controller = controller;
   setState(item, "running");
   item.f.outcome.replaceChildren();
+  item.lastProgress = null;
   item.f.stage.textContent = "Starting";
   item.f.stats.hidden = false;
   item.f.noteLine.textContent = item.attempts > 1 ? "Resuming: only parts the server lacks are sent" : "";

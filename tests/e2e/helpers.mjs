@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const SERVER_BIN = path.join(ROOT, "target/release/vod-ugc-server");
+export const SERVER_BIN = process.env.VOD_UGC_SERVER || path.join(ROOT, "target/release/vod-ugc-server");
 export const OUT_DIR = path.join(ROOT, "out");
 export const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 
