@@ -1,0 +1,345 @@
+// Browser test cases of the wasm module, written the way a page uses the
+// API: `upload(file, options)` and `hashFile(file, options)`. They run inside
+// the page (wasm-bindgen-test) against the real vod-ugc-server, started by
+// scripts/test-browser.sh on loopback, on another origin than the page.
+//
+// Each case is an async function that throws on failure.
+
+const MIB = 1048576;
+
+/** Deterministic pseudo-random bytes (xorshift32), distinct per seed. */
+function bytes(size, seed) {
+  const out = new Uint8Array(size);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < size; i += 4) {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    out[i] = x; out[i + 1] = x >>> 8; out[i + 2] = x >>> 16; out[i + 3] = x >>> 24;
+  }
+  return out;
+}
+
+function makeFile(size, seed, name = `clip-${seed}.mp4`) {
+  return new File([bytes(size, seed)], name, { type: "video/mp4" });
+}
+
+async function webCryptoSha1(data) {
+  const buffer = data instanceof Blob ? await data.arrayBuffer() : data;
+  const digest = await crypto.subtle.digest("SHA-1", buffer);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function assert(condition, message) {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}
+
+function assertEq(actual, expected, message) {
+  if (actual !== expected) {
+    throw new Error(`${message}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+  }
+}
+
+/** Asks the server's dev signer, as an app would ask its backend. */
+function signer(server, override = {}) {
+  return async (info) => {
+    const query = new URLSearchParams({ f: info.f, ft: info.ft, fs: info.fs, uid: "test", ...override });
+    const answer = await fetch(`${server}/signature?${query}`);
+    if (!answer.ok) throw new Error(`dev signer answered HTTP ${answer.status}`);
+    return (await answer.json()).signature;
+  };
+}
+
+function options(env, extra = {}, endpoint = `${env.server}/v2/index.php`) {
+  return { getSignature: signer(env.server), endpoint, retryDelayMs: 20, ...extra };
+}
+
+/** Records progress reports and checks the contract on them. */
+function progressRecorder() {
+  const events = [];
+  return {
+    events,
+    onProgress: (p) => events.push({ ...p }),
+    check(stages, totals) {
+      for (const stage of stages) {
+        const mine = events.filter((e) => e.stage === stage);
+        assert(mine.length > 0, `a ${stage} report`);
+        for (let i = 1; i < mine.length; i++) {
+          assert(mine[i].loaded >= mine[i - 1].loaded, `${stage} progress is monotonic`);
+        }
+        const last = mine[mine.length - 1];
+        assertEq(last.loaded, last.total, `${stage} ends at total`);
+        assertEq(last.total, totals[stage], `${stage} total`);
+        assert(mine.every((e) => typeof e.bytesPerSecond === "number" && e.bytesPerSecond >= 0), "bytesPerSecond");
+      }
+      const order = events.map((e) => e.stage).filter((s, i, all) => i === 0 || all[i - 1] !== s);
+      assertEq(order.join(","), stages.join(","), "stages come once each, in order");
+    },
+  };
+}
+
+async function expectRejection(promise, check) {
+  let error;
+  try {
+    await promise;
+  } catch (e) {
+    error = e;
+  }
+  assert(error !== undefined, "the promise rejects");
+  check(error);
+  return error;
+}
+
+function expectUgcError(error, code, stage, canRetry) {
+  assertEq(error.name, "UgcError", `error name (message: ${error.message})`);
+  assert(error instanceof Error, "an Error");
+  assertEq(error.code, code, `code (message: ${error.message})`);
+  assertEq(error.stage, stage, "stage");
+  if (canRetry !== undefined) assertEq(error.canRetry, canRetry, "canRetry");
+  assert(typeof error.message === "string" && error.message.length > 20, "a message a person can act on");
+  assert(!error.message.includes("[object"), "no [object Object] in the message");
+}
+
+/** Uploads and checks the result and the bytes served at `url`. */
+async function uploadAndVerify(api, env, file, extra = {}) {
+  const recorder = progressRecorder();
+  const result = await api.upload(file, options(env, { onProgress: recorder.onProgress, ...extra }));
+  const sha = await webCryptoSha1(file);
+  assertEq(result.fileSha, sha, "fileSha");
+  assert(/^\d+$/.test(result.fileId), `fileId is decimal: ${result.fileId}`);
+  const served = await fetch(result.url, { cache: "no-store" });
+  assertEq(served.status, 200, "media status");
+  const body = await served.arrayBuffer();
+  assertEq(body.byteLength, file.size, "served size");
+  assertEq(await webCryptoSha1(body), sha, "served bytes hash to fileSha");
+  return { result, recorder };
+}
+
+export const cases = {
+  async hashMatchesWebCrypto(api) {
+    const sizes = [0, 1, 63, 64, 65, MIB - 1, MIB, MIB + 1, 3 * MIB + 12345, 8 * MIB, 8 * MIB + 1, 17 * MIB + 3];
+    for (const [i, size] of sizes.entries()) {
+      const blob = new Blob([bytes(size, 1000 + i)]);
+      assertEq(await api.hashFile(blob), await webCryptoSha1(blob), `SHA-1 of ${size} bytes`);
+    }
+  },
+
+  async hashReportsProgressEvery4MiB(api) {
+    const blob = new Blob([bytes(21 * MIB + 5, 77)]);
+    const seen = [];
+    await api.hashFile(blob, { onProgress: (p) => seen.push(p) });
+    assertEq(seen[0].loaded, 0, "first report at 0");
+    for (let i = 1; i < seen.length; i++) {
+      assert(seen[i].loaded - seen[i - 1].loaded <= 4 * MIB, "at most 4 MiB between reports");
+    }
+    assertEq(seen[seen.length - 1].loaded, blob.size, "last report at total");
+    assert(seen.every((p) => p.stage === "hash" && p.total === blob.size), "hash stage reports");
+  },
+
+  async uploadOneByte(api, env) {
+    const { result, recorder } = await uploadAndVerify(api, env, makeFile(1, 1));
+    assertEq(result.partsUploaded, 1, "one part");
+    assertEq(result.bytesUploaded, 1, "one byte");
+    assert(!result.instant && !result.resumed, "a fresh upload");
+    recorder.check(["hash", "upload", "finish"], { hash: 1, upload: 1, finish: 1 });
+  },
+
+  async uploadExactlyOneMiB(api, env) {
+    const { result } = await uploadAndVerify(api, env, makeFile(MIB, 2));
+    assertEq(result.partsUploaded, 1, "one part of 1 MiB");
+  },
+
+  async uploadTwoAndAHalfMiBInHalfMiBParts(api, env) {
+    const size = 2.5 * MIB;
+    const { result, recorder } = await uploadAndVerify(api, env, makeFile(size, 3), { partSize: 524288 });
+    assertEq(result.partsUploaded, 5, "five parts of 512 KiB");
+    assertEq(result.bytesUploaded, size, "bytes uploaded");
+    const uploads = recorder.events.filter((e) => e.stage === "upload");
+    assert(uploads.length >= 1 + 5, "a report per part");
+  },
+
+  async uploadTwentyMiBConcurrency1(api, env) {
+    const { result } = await uploadAndVerify(api, env, makeFile(20 * MIB, 4), { concurrency: 1 });
+    assertEq(result.partsUploaded, 20, "20 parts");
+  },
+
+  async uploadTwentyMiBConcurrency8(api, env) {
+    const size = 20 * MIB + 4321;
+    const { result, recorder } = await uploadAndVerify(api, env, makeFile(size, 5), { concurrency: 8, partSize: 524288 });
+    assertEq(result.partsUploaded, 41, "41 parts");
+    recorder.check(["hash", "upload", "finish"], { hash: size, upload: size, finish: size });
+  },
+
+  async sameContentAgainIsInstant(api, env) {
+    const first = await uploadAndVerify(api, env, makeFile(MIB + 17, 6, "first.mp4"));
+    const recorder = progressRecorder();
+    const again = await api.upload(makeFile(MIB + 17, 6, "again.mp4"), options(env, { onProgress: recorder.onProgress }));
+    assert(again.instant, "instant: true");
+    assertEq(again.fileId, first.result.fileId, "same fileId");
+    assertEq(again.url, first.result.url, "same url");
+    assertEq(again.partsUploaded, 0, "nothing sent");
+    assertEq(again.bytesUploaded, 0, "no bytes sent");
+    recorder.check(["hash"], { hash: MIB + 17 });
+  },
+
+  async abortThenResume(api, env) {
+    const file = makeFile(12 * MIB + 99, 7);
+    const controller = new AbortController();
+    let partsDone = 0;
+    let lastLoaded = 0;
+    const onProgress = (p) => {
+      if (p.stage !== "upload") return;
+      if (p.loaded > lastLoaded) partsDone += 1;
+      lastLoaded = p.loaded;
+      if (partsDone === 4) controller.abort();
+    };
+    const error = await expectRejection(
+      api.upload(file, options(env, { concurrency: 2, onProgress, signal: controller.signal })),
+      (e) => assertEq(e.name, "AbortError", `abort rejects with an AbortError (got ${e.name}: ${e.message})`),
+    );
+    assert(error.code === undefined || error.name === "AbortError", "not a UgcError");
+    assertEq(partsDone, 4, "parts reported before the abort");
+
+    const { result } = await uploadAndVerify(api, env, file);
+    assert(result.resumed, "resumed: true");
+    assert(!result.instant, "not instant");
+    assert(result.partsSkipped >= 4, `every part reported done was skipped (skipped ${result.partsSkipped})`);
+    assertEq(result.partsSkipped + result.partsUploaded, 13, "every part accounted for");
+    assertEq(result.bytesUploaded, file.size - result.partsSkipped * MIB, "only missing bytes sent");
+  },
+
+  async abortWhileHashing(api) {
+    const controller = new AbortController();
+    const blob = new Blob([bytes(24 * MIB, 8)]);
+    const pending = api.hashFile(blob, {
+      signal: controller.signal,
+      onProgress: (p) => p.loaded > 0 && controller.abort(new Error("user left")),
+    });
+    await expectRejection(pending, (e) => {
+      assertEq(e.name, "AbortError", "AbortError");
+      assertEq(e.cause && e.cause.message, "user left", "the reason is kept as cause");
+    });
+  },
+
+  async alreadyAbortedSignal(api, env) {
+    await expectRejection(
+      api.upload(makeFile(10, 9), options(env, { signal: AbortSignal.abort() })),
+      (e) => assertEq(e.name, "AbortError", "AbortError"),
+    );
+  },
+
+  async faultyServerCompletes(api, env) {
+    const { result } = await uploadAndVerify(
+      api,
+      env,
+      makeFile(8 * MIB + 5, 10),
+      { getSignature: signer(env.faultServer), endpoint: `${env.faultServer}/v2/index.php`, partSize: 524288, retries: 10, retryDelayMs: 10 },
+    );
+    assertEq(result.partsUploaded, 17, "all parts stored despite faults");
+  },
+
+  async badInput(api, env) {
+    const good = makeFile(10, 11);
+    const inputs = [
+      [() => api.upload("not a file", options(env)), "a string"],
+      [() => api.upload(undefined, options(env)), "undefined"],
+      [() => api.upload(new Blob([]), options(env)), "empty"],
+      [() => api.upload(good, {}), "getSignature"],
+      [() => api.upload(good), "getSignature"],
+      [() => api.upload(good, { ...options(env), getSignature: "abc" }), "getSignature"],
+      [() => api.upload(good, { ...options(env), partsize: 524288 }), "partsize"],
+      [() => api.upload(good, { ...options(env), partSize: 1000 }), "partSize"],
+      [() => api.upload(good, { ...options(env), concurrency: 0 }), "concurrency"],
+      [() => api.upload(good, { ...options(env), retries: -1 }), "retries"],
+      [() => api.upload(good, { ...options(env), timeoutMs: "fast" }), "timeoutMs"],
+      [() => api.upload(good, { ...options(env), endpoint: "ftp://x" }), "endpoint"],
+      [() => api.upload(good, { ...options(env), signal: {} }), "signal"],
+      [() => api.hashFile(42), "a number"],
+    ];
+    for (const [call, mentions] of inputs) {
+      const error = await expectRejection(call(), (e) => expectUgcError(e, -20001, "input", false));
+      assert(error.message.includes(mentions), `message ${JSON.stringify(error.message)} mentions ${mentions}`);
+    }
+  },
+
+  async getSignatureFailures(api, env) {
+    const file = makeFile(100, 12);
+    const thrower = () => { throw new Error("backend down"); };
+    const rejecter = async () => { throw new Error("HTTP 502"); };
+    for (const [getSignature, mentions] of [
+      [thrower, "backend down"],
+      [rejecter, "HTTP 502"],
+      [() => 42, "42"],
+      [async () => undefined, "undefined"],
+      [() => "", "empty"],
+    ]) {
+      const error = await expectRejection(
+        api.upload(file, { ...options(env), getSignature }),
+        (e) => expectUgcError(e, -20002, "sign"),
+      );
+      assert(error.message.includes(mentions), `message ${JSON.stringify(error.message)} mentions ${mentions}`);
+    }
+  },
+
+  async getSignatureGetsTheInfo(api, env) {
+    const file = makeFile(1234, 13, "My Holiday.Final.MOV");
+    let seen;
+    const sign = signer(env.server);
+    await api.upload(file, { ...options(env), getSignature: (info) => { seen = info; return sign(info); } });
+    assertEq(seen.f, "My Holiday.Final", "f");
+    assertEq(seen.ft, "mov", "ft");
+    assertEq(seen.fs, await webCryptoSha1(file), "fs");
+    assertEq(seen.fileName, "My Holiday.Final.MOV", "fileName");
+    assertEq(seen.fileSize, 1234, "fileSize");
+    let blobInfo;
+    await api.upload(new Blob([bytes(50, 14)]), {
+      ...options(env),
+      getSignature: (info) => { blobInfo = info; return sign(info); },
+    });
+    assertEq(blobInfo.fileName, "blob", "a Blob is named blob");
+  },
+
+  async serverRefusesTheSignature(api, env) {
+    // A valid signature, but for another file: the server must refuse it.
+    const getSignature = signer(env.server, { fs: "0".repeat(40) });
+    await expectRejection(
+      api.upload(makeFile(100, 15), { ...options(env), getSignature }),
+      (e) => expectUgcError(e, -10002, "init", false),
+    );
+  },
+
+  async htmlPageAsAnswer(api, env) {
+    await expectRejection(
+      // A static page served where the endpoint should be.
+      api.upload(makeFile(100, 16), options(env, {}, `${env.server}/index.html`)),
+      (e) => {
+        expectUgcError(e, -20005, "init", false);
+        assert(e.message.includes("text/html") || e.message.includes("HTTP"), e.message);
+      },
+    );
+  },
+
+  async unreachableEndpoint(api, env) {
+    await expectRejection(
+      api.upload(makeFile(100, 17), options(env, { retries: 1, retryDelayMs: 0 }, env.unreachable)),
+      (e) => expectUgcError(e, -20003, "init", true),
+    );
+  },
+
+  async endpointThatNeverAnswers(api, env) {
+    const started = performance.now();
+    await expectRejection(
+      api.upload(makeFile(100, 18), options(env, { retries: 1, retryDelayMs: 0, timeoutMs: 400 }, env.blackhole)),
+      (e) => expectUgcError(e, -20004, "init", true),
+    );
+    const elapsed = performance.now() - started;
+    assert(elapsed >= 800 && elapsed < 20000, `two tries of 400 ms, took ${elapsed} ms`);
+  },
+};
+
+/** Runs one case; `api` holds the module's upload and hashFile. */
+export async function runCase(name, api, env) {
+  const run = cases[name];
+  if (!run) throw new Error(`no test case named ${name}`);
+  await run(api, env);
+}
