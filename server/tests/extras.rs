@@ -171,3 +171,15 @@ async fn www_and_pkg_folders_are_served() {
     let (status, answer) = server.api().get_raw("Action=Nope").await;
     assert_eq!((status, answer.code), (200, code::COMMON_PARAMS));
 }
+
+#[tokio::test]
+async fn public_url_is_the_base_of_media_urls() {
+    let server = TestServer::start(&["--public-url", "https://cdn.example/vod/"]).await;
+    let api = server.api();
+    let file = TestFile::new(1234, 23, APP_A);
+    let done = api.upload(&file, HALF).await;
+    let file_id = done.file_id.unwrap();
+    assert_eq!(done.url.unwrap(), format!("https://cdn.example/vod/media/{file_id}/f0.mp4"));
+    // Still served here under the same path.
+    assert_eq!(api.fetch(&format!("{}/media/{file_id}/f0.mp4", server.base)).await, file.data);
+}
