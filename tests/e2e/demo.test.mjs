@@ -2,6 +2,7 @@
 // Chromium, against the real vod-ugc-server, as a person would use it.
 
 import assert from "node:assert/strict";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
   checkPrerequisites,
@@ -108,6 +109,95 @@ describe("demo page", () => {
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `no horizontal scrolling at phone width (overflow ${overflow}px)`);
       await screenshot(page, "03-phone");
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("several picked files and a dropped file each upload in their own row", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const { server } = await freshServer("many");
+    const { context, page, problems } = await openDemo(browser, server.url);
+    try {
+      const files = [];
+      for (const [name, size] of [["one.bin", 1_500_000], ["two.txt", 10], ["three.bin", 2 * MiB + 7]]) {
+        files.push(await makeRandomFile(workDir, name, size));
+      }
+      await page.setInputFiles("#file-input", files.map((f) => f.path));
+
+      // Drop a file made in the page on the drop zone, as a drag from the desktop would.
+      const dropped = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251));
+      const dataTransfer = await page.evaluateHandle((b64) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], "dropped.bin", { type: "application/octet-stream" }));
+        return dt;
+      }, dropped.toString("base64"));
+      await page.dispatchEvent("#dropzone", "dragenter", { dataTransfer });
+      await page.dispatchEvent("#dropzone", "dragover", { dataTransfer });
+      await page.dispatchEvent("#dropzone", "drop", { dataTransfer });
+
+      const expected = [...files.map((f) => ({ name: path.basename(f.path), sha1: f.sha1 })), { name: "dropped.bin", sha1: sha1(dropped) }];
+      await page.locator("#upload-list > li").nth(expected.length - 1).waitFor({ timeout: 5_000 });
+      assert.equal(await page.locator("#upload-list > li").count(), expected.length);
+      for (const [i, want] of expected.entries()) {
+        const r = row(page, i);
+        await waitState(r, "done");
+        assert.equal(await r.locator(".file-name").innerText(), want.name);
+        const bytes = await fetchBytes(await r.locator("a.file-url").getAttribute("href"));
+        assert.equal(sha1(bytes), want.sha1, `${want.name}: served bytes`);
+      }
+      await screenshot(page, "10-several-files");
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("an uploaded video plays back in the preview from its url", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const { server } = await freshServer("video");
+    const { context, page, problems } = await openDemo(browser, server.url);
+    try {
+      // A real WebM clip, recorded in the page from an animated canvas.
+      const dataTransfer = await page.evaluateHandle(async () => {
+        const canvas = Object.assign(document.createElement("canvas"), { width: 320, height: 180 });
+        const g = canvas.getContext("2d");
+        const recorder = new MediaRecorder(canvas.captureStream(25), { mimeType: "video/webm" });
+        const chunks = [];
+        recorder.ondataavailable = (e) => chunks.push(e.data);
+        const stopped = new Promise((r) => { recorder.onstop = r; });
+        recorder.start(100);
+        const t0 = performance.now();
+        await new Promise((done) => {
+          const draw = () => {
+            const t = performance.now() - t0;
+            g.fillStyle = `hsl(${(t / 5) % 360} 70% 45%)`;
+            g.fillRect(0, 0, 320, 180);
+            g.fillStyle = "#fff";
+            g.font = "28px sans-serif";
+            g.fillText(`vod-ugc-upload ${(t / 1000).toFixed(1)} s`, 20, 100);
+            if (t < 1200) requestAnimationFrame(draw); else done();
+          };
+          draw();
+        });
+        recorder.stop();
+        await stopped;
+        const dt = new DataTransfer();
+        dt.items.add(new File(chunks, "clip.webm", { type: "video/webm" }));
+        return dt;
+      });
+      await page.dispatchEvent("#dropzone", "drop", { dataTransfer });
+      const r = row(page, 0);
+      await waitState(r, "done");
+      const video = r.locator("video.preview");
+      await video.waitFor({ timeout: 5_000 });
+      const src = await video.getAttribute("src");
+      assert.equal(src, await r.locator("a.file-url").getAttribute("href"));
+      // The browser read the clip's metadata through the server's url.
+      await page.waitForFunction((el) => el.readyState >= 1 && el.videoWidth === 320, await video.elementHandle(), { timeout: 15_000 });
+      await video.evaluate((el) => { el.currentTime = 0.5; });
+      await page.waitForFunction((el) => el.readyState >= 2 && !el.seeking, await video.elementHandle(), { timeout: 15_000 });
+      await screenshot(page, "11-video-preview");
       assert.deepEqual(problems, []);
     } finally {
       await context.close();
