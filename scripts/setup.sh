@@ -5,12 +5,14 @@
 #   - the Rust target wasm32-unknown-unknown          (rustup)
 #   - wasm-bindgen-cli at exactly Cargo.lock's version (cargo install)
 #   - wasm-pack                                         (cargo install)
-#   - Debian's chromium + chromium-driver               (apt-get)
+#   - Debian's chromium + chromium-driver, firefox-esr, webkit2gtk-driver,
+#     xvfb + xauth                                      (apt-get)
+#   - geckodriver                                       (cargo install)
 #   - the npm devDependencies (binaryen's wasm-opt, playwright-core)
-#     with `npm ci`, when node_modules is missing or older than package-lock.json
+#     with `npm ci`, when node_modules is missing or package-lock.json changed
 #
 # Fast when everything is there: a few version checks, no network.
-# Set SKIP_BROWSER_INSTALL=1 to skip the chromium check (e.g. no root).
+# Set SKIP_BROWSER_INSTALL=1 to skip the browsers and drivers (e.g. no root).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,17 +55,31 @@ if ! wasm-pack --version >/dev/null 2>&1; then
   cargo install wasm-pack
 fi
 
-# --- Chromium for the browser tests ---------------------------------------------
+# --- Browsers and their drivers ---------------------------------------------
+# Chromium drives the e2e tests (playwright-core) and, with chromedriver, the
+# wasm module's browser tests; Firefox ESR (geckodriver) and WebKitGTK
+# (WebKitWebDriver, under xvfb-run) run those browser tests in the other engines.
 if [ "${SKIP_BROWSER_INSTALL:-0}" != 1 ]; then
-  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-    say "installing Debian's chromium and chromium-driver"
+  apt_missing=()
+  [ -x /usr/bin/chromium ] || apt_missing+=(chromium)
+  [ -x /usr/bin/chromedriver ] || apt_missing+=(chromium-driver)
+  [ -x /usr/bin/firefox-esr ] || apt_missing+=(firefox-esr)
+  [ -x /usr/bin/WebKitWebDriver ] || apt_missing+=(webkit2gtk-driver)
+  [ -x /usr/bin/xvfb-run ] || apt_missing+=(xvfb)
+  command -v xauth >/dev/null || apt_missing+=(xauth)
+  if [ "${#apt_missing[@]}" -gt 0 ]; then
+    say "installing Debian packages: ${apt_missing[*]}"
     SUDO=""
     if [ "$(id -u)" != 0 ]; then
-      command -v sudo >/dev/null || die "chromium is missing and this is not root: run 'apt-get install chromium chromium-driver' as root"
+      command -v sudo >/dev/null || die "missing ${apt_missing[*]} and this is not root: run 'apt-get install ${apt_missing[*]}' as root"
       SUDO="sudo"
     fi
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt_missing[@]}"
+  fi
+  if ! geckodriver --version >/dev/null 2>&1; then
+    say "installing geckodriver (Firefox's WebDriver); this compiles for a few minutes"
+    cargo install geckodriver --locked || cargo install geckodriver
   fi
 fi
 
