@@ -2,7 +2,8 @@
 # Browser tests of the wasm module (tests/browser.rs + tests/browser/cases.js)
 # in real headless browsers, against the real vod-ugc-server on loopback.
 #
-#   scripts/test-browser.sh [chrome]     (the default engine is chrome)
+#   scripts/test-browser.sh [ENGINE...]   ENGINE: chrome, firefox, webkit
+#                                         (default: all three)
 #
 # Starts, on ephemeral ports: the server (dev signer, and a static page where
 # an endpoint should be), a second server with --fault-rate 0.3, a TCP
@@ -13,13 +14,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-engines=("${@:-chrome}")
+if [ "$#" -gt 0 ]; then engines=("$@"); else engines=(chrome firefox webkit); fi
 
 work="$(mktemp -d)"
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  stop_servers
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -45,34 +45,68 @@ start_server() {
   exit 1
 }
 
-start_server main --www tests/browser/www
-export UGC_TEST_SERVER="$address"
-start_server faulty --fault-rate 0.3 --fault-seed 7
-export UGC_TEST_FAULT_SERVER="$address"
+# start_servers: fresh servers and data for one engine's run, so that one
+# engine's uploads never turn into another's instant uploads.
+start_servers() {
+  stop_servers
+  rm -rf "$work/main" "$work/faulty"
+  start_server main --www tests/browser/www
+  export UGC_TEST_SERVER="$address"
+  start_server faulty --fault-rate 0.3 --fault-seed 7
+  export UGC_TEST_FAULT_SERVER="$address"
 
-node tests/support/blackhole.mjs >"$work/blackhole.out" &
-pids+=("$!")
-for _ in $(seq 100); do
-  port="$(cat "$work/blackhole.out")"
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-export UGC_TEST_BLACKHOLE="http://127.0.0.1:$port/v2/index.php"
+  node tests/support/blackhole.mjs >"$work/blackhole.out" &
+  pids+=("$!")
+  for _ in $(seq 100); do
+    port="$(cat "$work/blackhole.out")"
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  export UGC_TEST_BLACKHOLE="http://127.0.0.1:$port/v2/index.php"
 
-closed_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
-export UGC_TEST_UNREACHABLE="http://127.0.0.1:$closed_port/v2/index.php"
+  closed_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+  export UGC_TEST_UNREACHABLE="http://127.0.0.1:$closed_port/v2/index.php"
 
-echo "server $UGC_TEST_SERVER, faulty server $UGC_TEST_FAULT_SERVER, black hole $UGC_TEST_BLACKHOLE, unreachable $UGC_TEST_UNREACHABLE"
+  echo "server $UGC_TEST_SERVER, faulty server $UGC_TEST_FAULT_SERVER, black hole $UGC_TEST_BLACKHOLE, unreachable $UGC_TEST_UNREACHABLE"
+}
 
-status=0
+stop_servers() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  pids=()
+}
+
+# wasm-bindgen-test-runner takes a driver from GECKODRIVER / SAFARIDRIVER /
+# CHROMEDRIVER before PATH: name each engine's driver explicitly.
+unset GECKODRIVER SAFARIDRIVER CHROMEDRIVER
+# The runner gives a whole suite 20 s by default; ours uploads ~100 MiB.
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}"
+
+run_engine() {
+  case "$1" in
+    chrome) wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" -- --test browser ;;
+    firefox) wasm-pack test --headless --firefox --geckodriver "$(command -v geckodriver)" -- --test browser ;;
+    # WebKitGTK's driver needs a display, even headless.
+    webkit) xvfb-run -a wasm-pack test --headless --safari --safaridriver /usr/bin/WebKitWebDriver -- --test browser ;;
+    *) echo "unknown engine $1 (chrome, firefox, webkit)" >&2; return 2 ;;
+  esac
+}
+
+failed=()
+summary=()
 for engine in "${engines[@]}"; do
   echo "==> browser tests in $engine"
+  start_servers
   started=$(date +%s)
-  if wasm-pack test --headless "--$engine" -- --test browser; then
-    echo "==> $engine: passed in $(( $(date +%s) - started )) s"
+  if run_engine "$engine"; then
+    summary+=("$engine: passed in $(( $(date +%s) - started )) s")
   else
-    echo "==> $engine: FAILED" >&2
-    status=1
+    summary+=("$engine: FAILED after $(( $(date +%s) - started )) s")
+    failed+=("$engine")
   fi
 done
-exit "$status"
+printf '==> %s\n' "${summary[@]}"
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "==> browser tests failed in: ${failed[*]}" >&2
+  exit 1
+fi
