@@ -57,11 +57,13 @@ start_servers() {
 
   node tests/support/blackhole.mjs >"$work/blackhole.out" &
   pids+=("$!")
+  port=""
   for _ in $(seq 100); do
-    port="$(cat "$work/blackhole.out")"
+    port="$(cat "$work/blackhole.out" 2>/dev/null || true)"
     [ -n "$port" ] && break
     sleep 0.1
   done
+  [ -n "$port" ] || { echo "the black hole server did not start" >&2; exit 1; }
   export UGC_TEST_BLACKHOLE="http://127.0.0.1:$port/v2/index.php"
 
   closed_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"

@@ -93,6 +93,8 @@ cases! {
     abort_then_resume => "abortThenResume",
     abort_while_hashing => "abortWhileHashing",
     already_aborted_signal => "alreadyAbortedSignal",
+    abort_during_a_request_with_a_custom_reason => "abortDuringARequestWithACustomReason",
+    callers_timeout_signal_is_an_abort_not_a_timeout => "callersTimeoutSignalIsAnAbortNotATimeout",
     faulty_server_completes => "faultyServerCompletes",
     bad_input => "badInput",
     get_signature_failures => "getSignatureFailures",

@@ -228,6 +228,33 @@ export const cases = {
     );
   },
 
+  // Engines differ in what an in-flight fetch rejects with when its signal
+  // aborts (WebKit: always a plain AbortError, whatever the reason). The
+  // module decides from its own state: the caller's signal fired, so the
+  // upload rejects with an AbortError whose cause is the caller's reason.
+  async abortDuringARequestWithACustomReason(api, env) {
+    const controller = new AbortController();
+    const reason = new Error("the user closed the dialog");
+    setTimeout(() => controller.abort(reason), 300);
+    await expectRejection(
+      api.upload(makeFile(100, 19), options(env, { signal: controller.signal }, env.blackhole)),
+      (e) => {
+        assertEq(e.name, "AbortError", `AbortError (got ${e.name}: ${e.message})`);
+        assertEq(e.cause, reason, "the caller's reason is the cause");
+      },
+    );
+  },
+
+  async callersTimeoutSignalIsAnAbortNotATimeout(api, env) {
+    await expectRejection(
+      api.upload(makeFile(100, 20), options(env, { signal: AbortSignal.timeout(300) }, env.blackhole)),
+      (e) => {
+        assertEq(e.name, "AbortError", `AbortError, not a UgcError timeout (got ${e.name}: ${e.message})`);
+        assertEq(e.cause && e.cause.name, "TimeoutError", "the signal's TimeoutError is the cause");
+      },
+    );
+  },
+
   async faultyServerCompletes(api, env) {
     const { result } = await uploadAndVerify(
       api,
