@@ -348,6 +348,11 @@ function showCancelled(item) {
   item.f.outcome.replaceChildren(
     el("p", { class: "hint" }, "Cancelled. Parts already sent stay on the server: Resume skips them."),
   );
+  // The Cancel button just disappeared: keep keyboard focus in the row.
+  if (item.focusAfterCancel && (document.activeElement === document.body || document.activeElement === item.f.cancel)) {
+    item.f.resume.focus({ preventScroll: true });
+  }
+  item.focusAfterCancel = false;
 }
 
 // ---------------------------------------------------------------- queue
@@ -411,6 +416,7 @@ async function run(item) {
 }
 
 function cancel(item) {
+  item.focusAfterCancel = document.activeElement === item.f.cancel;
   if (item.state === "queued") {
     showCancelled(item);
   } else if (item.state === "running" && item.controller) {

@@ -84,7 +84,8 @@ describe("demo page", () => {
     const { server } = await freshServer("upload");
     const { context, page, problems } = await openDemo(browser, server.url);
     try {
-      await page.setInputFiles("#file-input", bigFile.path);
+      // Found by its label, as assistive technology finds it.
+      await page.getByLabel("Choose files").setInputFiles(bigFile.path);
       const first = row(page, 0);
       await first.locator(".file-name").waitFor({ timeout: 5_000 });
       assert.equal(await first.locator(".file-name").innerText(), "e2e-random-12MiB.bin");
@@ -109,6 +110,14 @@ describe("demo page", () => {
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `no horizontal scrolling at phone width (overflow ${overflow}px)`);
       await screenshot(page, "03-phone");
+      // Every control has an accessible name.
+      const unnamed = await page.evaluate(() =>
+        [...document.querySelectorAll("button, input, select, progress, a, video")]
+          .filter((e) => !e.closest("template") && !e.hidden)
+          .filter((e) => !(e.getAttribute("aria-label") || e.labels?.length || e.textContent.trim()))
+          .map((e) => e.outerHTML.slice(0, 80)),
+      );
+      assert.deepEqual(unnamed, [], "controls without an accessible name");
       assert.deepEqual(problems, []);
     } finally {
       await context.close();
