@@ -1,0 +1,292 @@
+// The in-page half of `npm run bench` (bench/run.mjs drives it through
+// playwright-core). Every function times one run and returns plain numbers;
+// medians, ratios and the table are computed in Node.
+//
+// Peers (globals from the classic scripts in index.html): `hashwasm`
+// (hash-wasm's SHA-1 and MD5 builds) and `sha1` (js-sha1).
+
+import init, { hashFile, upload } from "/pkg/vod_ugc_upload.js";
+
+const wasm = await init();
+const ENDPOINT = `${location.origin}/v2/index.php`;
+const PART = 1 << 20; // the package's default part size
+const CONCURRENCY = 4; // the package's default concurrency
+
+const state = {
+  disk: null, // the File from <input type=file> (disk-backed)
+  mem: null, // a Blob of the same bytes, built from an ArrayBuffer (in memory)
+  partMd5: null, // MD5 of each 1 MiB part of `bytes`
+  baseline: null, // what the next plain-fetch baseline run sends
+};
+
+performance.setResourceTimingBufferSize(1_000_000);
+
+const hex = (buffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
+// Collects the previous run's garbage before a timed run, and gives V8's
+// background sweeper a moment to free ArrayBuffer memory: with hundreds of
+// MiB of dead ArrayBuffers still allocated, Chromium fails Blob reads with
+// NotReadableError.
+const settle = async () => {
+  if (typeof window.gc === "function") window.gc();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+};
+const source = (name) => {
+  const blob = name === "disk" ? state.disk : state.mem;
+  if (!blob) throw new Error(`no ${name} source loaded`);
+  return blob;
+};
+
+// Streams `blob` through `update` in `slice`-byte reads, one after the other:
+// read a slice, hand it over, read the next (the plain way).
+async function sliced(blob, slice, update) {
+  for (let offset = 0; offset < blob.size; offset += slice) {
+    const end = Math.min(offset + slice, blob.size);
+    update(await blob.slice(offset, end).arrayBuffer());
+  }
+}
+
+const hashers = {
+  ours: (blob) => hashFile(blob),
+  "hash-wasm": async (blob, slice) => {
+    const h = await hashwasm.createSHA1();
+    await sliced(blob, slice, (buffer) => h.update(new Uint8Array(buffer)));
+    return h.digest("hex");
+  },
+  "js-sha1": async (blob, slice) => {
+    const h = sha1.create();
+    await sliced(blob, slice, (buffer) => h.update(buffer));
+    return h.hex();
+  },
+  webcrypto: async (blob) => hex(await crypto.subtle.digest("SHA-1", await blob.arrayBuffer())),
+  read: async (blob, slice) => {
+    let n = 0;
+    await sliced(blob, slice, (buffer) => { n += buffer.byteLength; });
+    if (n !== blob.size) throw new Error(`read ${n} of ${blob.size} bytes`);
+    return null;
+  },
+};
+
+// Hashing bytes already in memory (an ArrayBuffer): compute alone, no reads.
+const bufferHashers = {
+  "hash-wasm": async (bytes, slice) => {
+    const h = await hashwasm.createSHA1();
+    for (let offset = 0; offset < bytes.byteLength; offset += slice) {
+      h.update(new Uint8Array(bytes, offset, Math.min(slice, bytes.byteLength - offset)));
+    }
+    return h.digest("hex");
+  },
+  webcrypto: async (bytes) => hex(await crypto.subtle.digest("SHA-1", bytes)),
+};
+
+const signatureFor = async ({ f, ft, fs }) => {
+  const res = await fetch(`/signature?${new URLSearchParams({ f, ft, fs, uid: "bench" })}`);
+  if (!res.ok) throw new Error(`dev signer: HTTP ${res.status}`);
+  return (await res.json()).signature;
+};
+
+// A File with the source's bytes except the first 16, which are random: a
+// new file for the server every run (else InitUploadUGC answers "instant").
+function freshCopy(blob, name) {
+  const head = crypto.getRandomValues(new Uint8Array(16));
+  return { head, file: new File([head, blob.slice(16)], name) };
+}
+
+function watchLongTasks() {
+  const tasks = [];
+  const observer = new PerformanceObserver((list) => tasks.push(...list.getEntries()));
+  observer.observe({ type: "longtask" });
+  return () => {
+    tasks.push(...observer.takeRecords());
+    observer.disconnect();
+    return tasks.map((t) => t.duration);
+  };
+}
+
+window.bench = {
+  version: () => navigator.userAgent,
+  wasmMemory: () => wasm.memory.buffer.byteLength,
+  hasGc: () => typeof window.gc === "function",
+
+  /** Takes the File given through <input type=file>. */
+  takeFile() {
+    state.disk = document.getElementById("file").files[0];
+    return state.disk.size;
+  },
+
+  /** Reads the disk File once into memory: an in-memory Blob of the same bytes. */
+  async loadMemory() {
+    state.mem = new Blob([await state.disk.arrayBuffer()]);
+    await settle();
+    return state.mem.size;
+  },
+
+  /**
+   * The sizes of the Blob slices hashFile reads, seen by wrapping
+   * Blob.prototype.slice for one call (empty if it reads another way).
+   */
+  async probeSlices(name) {
+    const blob = source(name);
+    const sizes = [];
+    const original = Blob.prototype.slice;
+    Blob.prototype.slice = function (start = 0, end = this.size, type) {
+      sizes.push(Math.min(end, this.size) - start);
+      return original.call(this, start, end, type);
+    };
+    try {
+      await hashFile(blob);
+    } finally {
+      Blob.prototype.slice = original;
+    }
+    return sizes;
+  },
+
+  /** One timed hashing run: { ms, hex } (hex null for reads alone). */
+  async hash(method, name, slice) {
+    const blob = source(name);
+    await settle();
+    const t0 = performance.now();
+    const digest = await hashers[method](blob, slice);
+    return { ms: performance.now() - t0, hex: digest };
+  },
+
+  /** One timed hashing run over the bytes already in an ArrayBuffer (read untimed). */
+  async hashBuffer(method, slice) {
+    let bytes = await state.mem.arrayBuffer();
+    await settle();
+    const t0 = performance.now();
+    const digest = await bufferHashers[method](bytes, slice);
+    const ms = performance.now() - t0;
+    bytes = null;
+    await settle();
+    return { ms, hex: digest };
+  },
+
+  /**
+   * One upload with our upload(): total, hash phase (until the "hash" stage
+   * reports loaded === total), first part on the wire (Resource Timing
+   * requestStart of the first UploadPartUGC), long tasks meanwhile.
+   * `fresh`: upload a copy with new first bytes (else the file as it is).
+   */
+  async upload(name, fresh = true) {
+    const base = source(name);
+    const file = fresh ? freshCopy(base, `bench-${Date.now()}.bin`).file : base;
+    await settle();
+    performance.clearResourceTimings();
+    const stopWatching = watchLongTasks();
+    let hashEnd = null;
+    let firstUploadProgress = null;
+    const t0 = performance.now();
+    const result = await upload(file, {
+      endpoint: ENDPOINT,
+      getSignature: signatureFor,
+      onProgress: ({ stage, loaded, total }) => {
+        const now = performance.now();
+        if (stage === "hash" && loaded === total && hashEnd === null) hashEnd = now;
+        if (stage === "upload" && firstUploadProgress === null) firstUploadProgress = now;
+      },
+    });
+    const t1 = performance.now();
+    const longTasks = stopWatching().filter((d) => d > 0);
+    const parts = performance.getEntriesByType("resource").filter((e) => e.name.includes("Action=UploadPartUGC"));
+    const firstPart = parts.length
+      ? Math.min(...parts.map((e) => (e.requestStart > 0 ? e.requestStart : e.startTime))) - t0
+      : null;
+    return {
+      total: t1 - t0,
+      hash: hashEnd === null ? null : hashEnd - t0,
+      firstPart,
+      partEntries: parts.length,
+      longTasks,
+      url: result.url,
+      partsUploaded: result.partsUploaded,
+      instant: result.instant,
+    };
+  },
+
+  /** MD5 of every 1 MiB part of the in-memory bytes, once (outside every timed region). */
+  async prepareParts() {
+    const md5 = await hashwasm.createMD5();
+    const parts = [];
+    await sliced(state.mem, PART, (buffer) => {
+      md5.init();
+      md5.update(new Uint8Array(buffer));
+      parts.push(md5.digest("hex"));
+    });
+    state.partMd5 = parts;
+    await settle();
+    return parts.length;
+  },
+
+  /**
+   * Prepares one baseline run, untimed: a fresh copy of the source (the
+   * same bytes but the first 16), its SHA-1 and its parts' MD5 (only part
+   * 0's differs from prepareParts').
+   */
+  async prepareBaseline(name) {
+    const { file } = freshCopy(source(name), `baseline-${Date.now()}.bin`);
+    const sha = await hashwasm.createSHA1();
+    await sliced(file, 8 << 20, (buffer) => sha.update(new Uint8Array(buffer)));
+    const md5 = await hashwasm.createMD5();
+    md5.update(new Uint8Array(await file.slice(0, PART).arrayBuffer()));
+    const partMd5 = [md5.digest("hex"), ...state.partMd5.slice(1)];
+    state.baseline = { file, fileSha: sha.digest("hex"), partMd5 };
+    return state.baseline.fileSha;
+  },
+
+  /**
+   * The baseline: the same protocol with plain fetch and no hashing. A
+   * signature, InitUploadUGC, every 1 MiB part POSTed as a Blob slice with
+   * its precomputed MD5, 4 at a time, FinishUploadUGC. Timed from the
+   * signature request to the Finish answer.
+   */
+  async baseline() {
+    const { file, fileSha, partMd5 } = state.baseline;
+    const call = async (params, init) => {
+      const res = await fetch(`${ENDPOINT}?${new URLSearchParams(params)}`, init);
+      const answer = await res.json();
+      if (answer.code !== 0) throw new Error(`${params.Action}: ${JSON.stringify(answer)}`);
+      return answer;
+    };
+    await settle();
+    const t0 = performance.now();
+    const signature = await signatureFor({ f: file.name.replace(/\.bin$/, ""), ft: "bin", fs: fileSha });
+    await call({ Action: "InitUploadUGC", fileSha, fileSize: file.size, dataSize: PART, signature });
+    let next = 0;
+    const worker = async () => {
+      while (next < partMd5.length) {
+        const index = next++;
+        const offset = index * PART;
+        const end = Math.min(offset + PART, file.size);
+        await call(
+          { Action: "UploadPartUGC", fileSha, offset, dataSize: end - offset, dataMd5: partMd5[index], signature },
+          { method: "POST", body: file.slice(offset, end) },
+        );
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    const done = await call({ Action: "FinishUploadUGC", fileSha, signature });
+    return { ms: performance.now() - t0, url: done.url };
+  },
+
+  /**
+   * A memory run: uploads the disk File as it is while sampling the wasm
+   * memory every 100 ms (Node samples the JS heap over CDP meanwhile).
+   */
+  async memoryUpload() {
+    const file = source("disk");
+    await settle();
+    let peak = wasm.memory.buffer.byteLength;
+    const before = peak;
+    const timer = setInterval(() => { peak = Math.max(peak, wasm.memory.buffer.byteLength); }, 100);
+    try {
+      const t0 = performance.now();
+      const result = await upload(file, { endpoint: ENDPOINT, getSignature: signatureFor });
+      peak = Math.max(peak, wasm.memory.buffer.byteLength);
+      return { ms: performance.now() - t0, wasmBefore: before, wasmPeak: peak, url: result.url, instant: result.instant };
+    } finally {
+      clearInterval(timer);
+    }
+  },
+};
+
+document.body.dataset.ready = "true";

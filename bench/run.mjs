@@ -1,0 +1,694 @@
+#!/usr/bin/env node
+// The benchmark of vod-ugc-upload: `npm run bench` (bench/bench.sh builds
+// what is missing, then runs this). It starts vod-ugc-server on loopback,
+// serves bench/page/ with the peers next to it, drives headless Chromium
+// (playwright-core, /usr/bin/chromium) and prints ONE table: every timed
+// figure is the median of --runs runs after one warm-up, peers measured in
+// the same run on the same bytes. `--write` also records the table, the
+// machine and the targets in BENCHMARKS.md. See BENCHMARKS.md for how to
+// read it.
+
+import { execFileSync, spawn } from "node:child_process";
+import { createHash, randomFillSync } from "node:crypto";
+import { once } from "node:events";
+import { closeSync, existsSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { chromium } from "playwright-core";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const MiB = 1 << 20;
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const SERVER_BIN = process.env.VOD_UGC_SERVER || path.join(ROOT, "target/release/vod-ugc-server");
+const PKG = path.join(ROOT, "pkg");
+// Time budgets of the slow sections' timed runs (a build far off its targets
+// would otherwise take an hour): see runsWithin.
+const UPLOAD_BUDGET_MS = 180_000;
+const MEMORY_BUDGET_MS = 120_000;
+const TENCENT_SDK_GZIP = 56_700; // bytes: Tencent's current web SDK bundle, gzip (issue 5)
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  // Lets the page call gc() before each timed run (less noise from the
+  // previous run's garbage). Changes nothing else.
+  "--js-flags=--expose-gc",
+];
+const PEERS = [
+  ["node_modules/hash-wasm/dist/sha1.umd.min.js", "hash-wasm-sha1.umd.min.js"],
+  ["node_modules/hash-wasm/dist/md5.umd.min.js", "hash-wasm-md5.umd.min.js"],
+  ["node_modules/js-sha1/build/sha1.min.js", "js-sha1.min.js"],
+];
+
+// --- options --------------------------------------------------------------------
+
+const HELP = `npm run bench [-- options]
+
+  --write          also write the results to BENCHMARKS.md (between its markers)
+  --runs N         timed runs per figure, after one warm-up (default 5, at least 1)
+  --mib N          size of the hashing and upload data in MiB (default 256)
+  --big-mib N      size of the large memory run in MiB (default 1024)
+  --only LIST      comma-separated sections: size,hash,upload,memory (default all)
+  --help           this text
+
+Anything but the defaults is for trying the bench out: --write refuses it.`;
+
+function parseArgs(argv) {
+  const opts = { write: false, runs: 5, mib: 256, bigMib: 1024, only: ["size", "hash", "upload", "memory"] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    const int = (v, min) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min) throw new Error(`${a}: ${v} is not an integer ≥ ${min}`);
+      return n;
+    };
+    if (a === "--help" || a === "-h") opts.help = true;
+    else if (a === "--write") opts.write = true;
+    else if (a === "--runs") opts.runs = int(value(), 1);
+    else if (a === "--mib") opts.mib = int(value(), 2);
+    else if (a === "--big-mib") opts.bigMib = int(value(), 2);
+    else if (a === "--only") {
+      opts.only = value().split(",").map((s) => s.trim()).filter(Boolean);
+      for (const s of opts.only) if (!["size", "hash", "upload", "memory"].includes(s)) throw new Error(`--only: unknown section ${s}`);
+    } else throw new Error(`unknown option ${a} (see --help)`);
+  }
+  opts.defaults = opts.runs >= 5 && opts.mib === 256 && opts.bigMib === 1024 && opts.only.length === 4;
+  return opts;
+}
+
+// --- small helpers ----------------------------------------------------------------
+
+const log = (...m) => process.stderr.write(`bench: ${m.join(" ")}\n`);
+const median = (xs) => {
+  const s = xs.filter((x) => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return null;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmt = (x, digits = 0) => (x === null || x === undefined || !Number.isFinite(x) ? "n/a" : x.toFixed(digits));
+const fmtInt = (n) => n.toLocaleString("en-US");
+const mibps = (bytes, ms) => (ms > 0 ? bytes / MiB / (ms / 1000) : null);
+const seconds = (ms) => `${fmt(ms / 1000, 2)} s`;
+const mib = (bytes) => `${fmt(bytes / MiB, 1)} MiB`;
+const kb = (bytes) => `${fmt(bytes / 1000, 1)} KB`;
+const ratio = (x) => `${fmt(x, 2)} ×`;
+const pct = (x) => `${fmt(x * 100, 0)} %`;
+const verdict = (ok) => (ok === null ? "not measured" : ok ? "**met**" : "**missed**");
+const range = (xs, f) => {
+  const s = xs.filter((x) => x !== null && Number.isFinite(x));
+  return s.length > 1 ? ` (${f(Math.min(...s))}–${f(Math.max(...s))})` : "";
+};
+
+/** SHA-1 of a file, read in 16 MiB chunks (the expected digest of every hasher). */
+function sha1File(file) {
+  const h = createHash("sha1");
+  const fd = openSync(file, "r");
+  const buf = Buffer.allocUnsafe(16 * MiB);
+  try {
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest("hex");
+}
+
+/** A file of `size` random bytes, written in 16 MiB chunks. */
+function writeRandomFile(file, size) {
+  const fd = openSync(file, "w");
+  const buf = Buffer.allocUnsafe(16 * MiB);
+  try {
+    for (let done = 0; done < size; ) {
+      const n = Math.min(buf.length, size - done);
+      randomFillSync(buf, 0, n);
+      writeSync(fd, buf, 0, n);
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** New random first 16 bytes: a new file for the server (no instant upload). */
+function refreshHead(file) {
+  const fd = openSync(file, "r+");
+  try {
+    writeSync(fd, randomFillSync(Buffer.alloc(16)), 0, 16, 0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function machine() {
+  const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+  const model = (cpuinfo.match(/^model name\s*:\s*(.*)$/m) || [])[1] || os.cpus()[0]?.model || "unknown";
+  let nproc = os.availableParallelism?.() ?? os.cpus().length;
+  try {
+    nproc = Number(execFileSync("nproc", { encoding: "utf8" }).trim()) || nproc;
+  } catch {}
+  let commit = "unknown";
+  try {
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src", "server", "Cargo.toml", "Cargo.lock"], { cwd: ROOT, encoding: "utf8" }).trim();
+    if (dirty) commit += " (with uncommitted changes in src/ or server/)";
+  } catch {}
+  return { model, nproc, memGiB: os.totalmem() / 2 ** 30, node: process.version, commit };
+}
+
+// --- the server ------------------------------------------------------------------------
+
+async function startServer({ dataDir, wwwDir }) {
+  const proc = spawn(
+    SERVER_BIN,
+    ["--listen", "127.0.0.1:0", "--data", dataDir, "--www", wwwDir, "--pkg", PKG, "--dev-signer",
+      "--secret-id", "bench", "--secret-key", "bench-secret-key"],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: "warn" } },
+  );
+  let stdout = "";
+  let stderr = "";
+  proc.stderr.setEncoding("utf8");
+  proc.stderr.on("data", (d) => { stderr = (stderr + d).slice(-10_000); });
+  proc.stdout.setEncoding("utf8");
+  const exited = once(proc, "exit");
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server did not start in 20 s\n${stderr}`)), 20_000);
+    proc.stdout.on("data", (d) => {
+      stdout += d;
+      const m = stdout.match(/vod-ugc-server listening on (http:\/\/\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1].replace(/\/$/, ""));
+      }
+    });
+    proc.once("error", (e) => { clearTimeout(timer); reject(e); });
+    proc.once("exit", (code, signal) => { clearTimeout(timer); reject(new Error(`the server exited (${code ?? signal})\n${stderr}`)); });
+  });
+  return {
+    url,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill("SIGTERM");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+// --- the browser ------------------------------------------------------------------------
+
+async function openPage(browser, baseUrl, filePath) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(e.message));
+  page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
+  await page.goto(`${baseUrl}/index.html`, { timeout: 30_000 });
+  try {
+    await page.waitForSelector("body[data-ready=true]", { timeout: 30_000, state: "attached" });
+  } catch (e) {
+    throw new Error(`the bench page did not load: ${problems.join("; ") || e.message}`);
+  }
+  if (filePath) {
+    await page.setInputFiles("#file", filePath);
+    await page.evaluate(() => bench.takeFile());
+  }
+  return { context, page, problems };
+}
+
+/** RSS in bytes of a process (Linux /proc), or null. */
+function rssOf(pid) {
+  try {
+    const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/^VmRSS:\s+(\d+) kB/m);
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Renderer processes: pid -> CPU seconds so far (CDP SystemInfo), {} if unknown. */
+async function renderers(browserCdp) {
+  try {
+    const { processInfo } = await browserCdp.send("SystemInfo.getProcessInfo");
+    return Object.fromEntries(processInfo.filter((p) => p.type === "renderer").map((p) => [p.id, p.cpuTime]));
+  } catch {
+    return {};
+  }
+}
+
+// --- sections -------------------------------------------------------------------------------
+
+function measureSize() {
+  const out = {};
+  for (const [key, name] of [["wasm", "vod_ugc_upload_bg.wasm"], ["js", "vod_ugc_upload.js"]]) {
+    const bytes = readFileSync(path.join(PKG, name));
+    out[key] = { name, raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+  }
+  return out;
+}
+
+const HASH_METHODS = ["ours", "hash-wasm", "js-sha1", "webcrypto", "read"];
+
+async function measureHashing(page, opts, expectedSha, size) {
+  const probe = await page.evaluate(() => bench.probeSlices("mem"));
+  const counts = new Map();
+  for (const s of probe) counts.set(s, (counts.get(s) || 0) + 1);
+  const observed = [...counts.entries()].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0]?.[0] ?? null;
+  const slice = observed && observed >= 64 * 1024 ? observed : 8 * MiB;
+  log(`hashing: ours reads ${observed ? `${fmt(observed / MiB, 2)} MiB slices` : "no Blob slices we can see"}; peers read ${fmt(slice / MiB, 2)} MiB slices`);
+
+  const results = { slice, observedSlice: observed, mem: {}, disk: {}, buffer: {}, mismatches: [] };
+  const check = (what, hex) => {
+    if (hex !== null && hex !== expectedSha) results.mismatches.push(`${what} gave ${hex}, expected ${expectedSha}`);
+  };
+  for (const src of ["mem", "disk"]) {
+    for (const m of HASH_METHODS) results[src][m] = [];
+    for (let run = -1; run < opts.runs; run++) {
+      for (const m of HASH_METHODS) {
+        const r = await page.evaluate(([m, src, slice]) => bench.hash(m, src, slice), [m, src, slice])
+          .catch((e) => { throw new Error(`hashing with ${m} (${src}, run ${run + 1}): ${e.message}`); });
+        check(`${m} (${src})`, r.hex);
+        if (run >= 0) results[src][m].push(mibps(size, r.ms));
+      }
+      log(`hashing ${src === "mem" ? "in-memory Blob" : "disk File"}: ${run < 0 ? "warm-up" : `run ${run + 1}/${opts.runs}`} done`);
+    }
+  }
+  for (const m of ["hash-wasm", "webcrypto"]) results.buffer[m] = [];
+  for (let run = -1; run < opts.runs; run++) {
+    for (const m of ["hash-wasm", "webcrypto"]) {
+      const r = await page.evaluate(([m, slice]) => bench.hashBuffer(m, slice), [m, slice]);
+      check(`${m} (ArrayBuffer)`, r.hex);
+      if (run >= 0) results.buffer[m].push(mibps(size, r.ms));
+    }
+  }
+  return results;
+}
+
+async function removeMedia(dataDir, url) {
+  const m = /\/media\/([^/]+)\//.exec(url || "");
+  if (m) await rm(path.join(dataDir, "media", m[1]), { recursive: true, force: true });
+}
+
+/**
+ * Timed runs after the warm-up: opts.runs, unless the warm-up shows they
+ * would take longer than `budgetMs` (a pathologically slow build): then as
+ * many as fit, at least 1, and the table says so.
+ */
+function runsWithin(opts, budgetMs, warmupMs, what) {
+  const fit = Math.max(1, Math.floor(budgetMs / Math.max(1, warmupMs)));
+  if (fit >= opts.runs) return opts.runs;
+  log(`${what}: the warm-up took ${seconds(warmupMs)}: ${fit} timed run(s) instead of ${opts.runs}, to stay within ${seconds(budgetMs)}`);
+  return fit;
+}
+
+async function measureUpload(page, opts, dataDir) {
+  await page.evaluate(() => bench.prepareParts());
+  const r = { ours: [], baseline: [], runs: opts.runs };
+  for (let run = -1; run < r.runs; run++) {
+    const t = Date.now();
+    const ours = await page.evaluate(() => bench.upload("disk"));
+    if (ours.instant || ours.partsUploaded === 0) throw new Error("the upload was instant: the bench must send new bytes every run");
+    await removeMedia(dataDir, ours.url);
+    await page.evaluate(() => bench.prepareBaseline("disk"));
+    const base = await page.evaluate(() => bench.baseline());
+    await removeMedia(dataDir, base.url);
+    log(`upload: ${run < 0 ? "warm-up" : `run ${run + 1}/${r.runs}`}: ours ${seconds(ours.total)} (hash ${seconds(ours.hash)}, ` +
+      `first part ${seconds(ours.firstPart)}, ${ours.partEntries} part requests, ${ours.longTasks.length} long tasks), baseline ${seconds(base.ms)}`);
+    if (run < 0) {
+      r.runs = runsWithin(opts, UPLOAD_BUDGET_MS, Date.now() - t, "upload");
+    } else {
+      r.ours.push(ours);
+      r.baseline.push(base.ms);
+    }
+  }
+  return r;
+}
+
+/**
+ * Peak memory of a fresh page (its own browser context: its own renderer,
+ * V8 heap and wasm instance) uploading `file` as it is, its first 16 bytes
+ * renewed each run. The page samples its wasm memory; here we sample V8's
+ * heap and ArrayBuffer backing stores (CDP Runtime.getHeapUsage) and the
+ * renderers' RSS, every 100 ms.
+ */
+async function memoryRun(browser, baseUrl, dataDir, file, browserCdp) {
+  refreshHead(file);
+  const { context, page } = await openPage(browser, baseUrl, file);
+  try {
+    const cdp = await context.newCDPSession(page);
+    await page.evaluate(() => { if (typeof gc === "function") gc(); });
+    // The page's renderer is the one that works during the upload: the
+    // renderer whose CPU time grows most. Its RSS is tracked (not a target).
+    const cpuBefore = await renderers(browserCdp);
+    const rssBefore = {};
+    const rssPeak = {};
+    for (const pid of Object.keys(cpuBefore)) rssBefore[pid] = rssPeak[pid] = rssOf(pid);
+    const sample = async () => {
+      const u = await cdp.send("Runtime.getHeapUsage");
+      return { heap: u.usedSize, buffers: u.backingStorageSize ?? 0 };
+    };
+    const before = await sample();
+    const peak = { heap: before.heap, buffers: before.buffers, both: before.heap + before.buffers };
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const t = Date.now();
+        try {
+          const s = await sample();
+          peak.heap = Math.max(peak.heap, s.heap);
+          peak.buffers = Math.max(peak.buffers, s.buffers);
+          peak.both = Math.max(peak.both, s.heap + s.buffers);
+        } catch {}
+        for (const pid of Object.keys(rssPeak)) rssPeak[pid] = Math.max(rssPeak[pid] ?? 0, rssOf(pid) ?? 0);
+        await new Promise((res) => setTimeout(res, Math.max(0, 100 - (Date.now() - t))));
+      }
+    })();
+    let result;
+    try {
+      result = await page.evaluate(() => bench.memoryUpload());
+    } finally {
+      sampling = false;
+      await sampler;
+    }
+    const cpuAfter = await renderers(browserCdp);
+    const busiest = Object.keys(cpuBefore).sort((x, y) => (cpuAfter[y] ?? 0) - cpuBefore[y] - ((cpuAfter[x] ?? 0) - cpuBefore[x]))[0];
+    await removeMedia(dataDir, result.url);
+    if (result.instant) throw new Error("the memory run's upload was instant");
+    return {
+      wasm: result.wasmPeak,
+      heap: peak.heap,
+      buffers: peak.buffers,
+      sum: result.wasmPeak + peak.both,
+      rssGrowth: busiest && rssBefore[busiest] !== null ? rssPeak[busiest] - rssBefore[busiest] : null,
+      ms: result.ms,
+    };
+  } finally {
+    await context.close();
+  }
+}
+
+async function measureMemory(browser, baseUrl, opts, dataDir, files, browserCdp) {
+  const out = {};
+  for (const [label, file] of files) {
+    const runs = [];
+    let count = opts.runs;
+    for (let run = -1; run < count; run++) {
+      const t = Date.now();
+      const r = await memoryRun(browser, baseUrl, dataDir, file, browserCdp);
+      log(`memory ${label}: ${run < 0 ? "warm-up" : `run ${run + 1}/${count}`}: wasm ${mib(r.wasm)}, JS heap ${mib(r.heap)}, ` +
+        `ArrayBuffers ${mib(r.buffers)}, renderer RSS +${r.rssGrowth === null ? "n/a" : mib(r.rssGrowth)}, ${seconds(r.ms)}`);
+      if (run < 0) count = runsWithin(opts, MEMORY_BUDGET_MS, Date.now() - t, `memory ${label}`);
+      else runs.push(r);
+    }
+    out[label] = { runs, count };
+  }
+  return out;
+}
+
+// --- the table ----------------------------------------------------------------------------
+
+function buildTable(res, opts) {
+  const rows = [];
+  const targets = [];
+  const row = (what, result, compared = "", target = "") => rows.push([what, result, compared, target]);
+  const section = (title) => rows.push([`**${title}**`, "", "", ""]);
+  const target = (name, ok, detail) => {
+    targets.push({ name, ok, detail });
+    return `${name}: ${verdict(ok)}`;
+  };
+  const N = `${opts.mib} MiB`;
+
+  if (res.size) {
+    const { wasm, js } = res.size;
+    const gz = wasm.gzip + js.gzip;
+    section("Package size (gzip -9; KB = 1000 bytes)");
+    row(`\`pkg/${wasm.name}\``, `${fmtInt(wasm.raw)} B raw, ${kb(wasm.gzip)} gzip`);
+    row(`\`pkg/${js.name}\``, `${fmtInt(js.raw)} B raw, ${kb(js.gzip)} gzip`);
+    row("together", `${fmtInt(wasm.raw + js.raw)} B raw, ${kb(gz)} gzip`,
+      `Tencent's current SDK: ${kb(TENCENT_SDK_GZIP)} gzip (${pct(gz / TENCENT_SDK_GZIP)} of it)`,
+      target("≤ 30 KB gzip", gz <= 30_000, `${kb(gz)} gzip`));
+  }
+
+  if (res.hash) {
+    const h = res.hash;
+    const sliceLabel = `${fmt(h.slice / MiB, h.slice % MiB ? 2 : 0)} MiB slices`;
+    const med = {};
+    for (const src of ["mem", "disk"]) {
+      med[src] = {};
+      for (const m of HASH_METHODS) med[src][m] = median(h[src][m]);
+    }
+    const names = {
+      ours: "ours: `hashFile`",
+      "hash-wasm": `hash-wasm SHA-1, ${sliceLabel}, read then update in turn`,
+      "js-sha1": `js-sha1, ${sliceLabel}, read then update in turn`,
+      webcrypto: "WebCrypto SHA-1 one-shot: `arrayBuffer()` of it all, then `digest`",
+      read: `Blob reads alone, ${sliceLabel} (the I/O ceiling)`,
+    };
+    for (const src of ["mem", "disk"]) {
+      section(`Hashing ${N}, ${src === "mem" ? "an in-memory Blob" : "a disk-backed File (`<input type=file>`)"}: MiB/s`);
+      for (const m of HASH_METHODS) {
+        const v = med[src][m];
+        const vsPeer = `${ratio(v / med[src]["hash-wasm"])} hash-wasm`;
+        const vsIo = `${pct(v / med[src].read)} of I/O`;
+        let compared = m === "read" ? "" : m === "hash-wasm" ? vsIo : `${vsPeer}, ${vsIo}`;
+        let t = "";
+        if (m === "ours" && src === "mem") {
+          t = target("in-memory SHA-1 ≥ 1.3 × hash-wasm", v / med.mem["hash-wasm"] >= 1.3, `${ratio(v / med.mem["hash-wasm"])}`);
+        }
+        if (m === "ours" && src === "disk") {
+          const share = v / med.mem.ours;
+          compared += `; ${pct(share)} of ours in memory`;
+          t = target("disk File ≥ 90 % of ours in memory", share >= 0.9, pct(share));
+        }
+        row(names[m], `${fmt(v)} MiB/s${range(h[src][m], (x) => fmt(x))}`, compared, t);
+      }
+    }
+    section(`Reference: hashing ${N} already in an ArrayBuffer (no reads): MiB/s`);
+    const hw = median(h.buffer["hash-wasm"]);
+    row(`hash-wasm SHA-1, update in ${sliceLabel}`, `${fmt(hw)} MiB/s${range(h.buffer["hash-wasm"], (x) => fmt(x))}`,
+      `ours on an in-memory Blob: ${ratio(med.mem.ours / hw)} this`);
+    row("WebCrypto SHA-1 `digest`, one shot", `${fmt(median(h.buffer.webcrypto))} MiB/s${range(h.buffer.webcrypto, (x) => fmt(x))}`);
+    if (h.mismatches.length) row("**DIGEST MISMATCHES**", h.mismatches.join("; "));
+  }
+
+  if (res.upload) {
+    const u = res.upload;
+    const total = median(u.ours.map((o) => o.total));
+    const hash = median(u.ours.map((o) => o.hash));
+    const first = median(u.ours.map((o) => o.firstPart));
+    const phase = median(u.ours.map((o) => o.total - o.hash));
+    const base = median(u.baseline);
+    const all = u.ours.map((o) => o.longTasks);
+    const counts = all.map((t) => t.length);
+    const longest = Math.max(0, ...all.flat());
+    const totalLong = counts.reduce((a, b) => a + b, 0);
+    const fewer = u.runs < opts.runs ? ` [${u.runs} run${u.runs > 1 ? "s" : ""}: time budget]` : "";
+    section(`Upload of ${N} (a disk-backed File) to vod-ugc-server on loopback, 1 MiB parts, 4 in flight${fewer}`);
+    row("ours: total, `upload()` call to result", `${seconds(total)}${range(u.ours.map((o) => o.total), seconds)}`, `${fmt(mibps(opts.mib * MiB, total))} MiB/s`);
+    row("ours: hash phase (\"hash\" stage reaches its total)", `${seconds(hash)}${range(u.ours.map((o) => o.hash), seconds)}`, `${fmt(mibps(opts.mib * MiB, hash))} MiB/s`);
+    row("ours: first part on the wire (Resource Timing `requestStart`)", `${seconds(first)}${range(u.ours.map((o) => o.firstPart), seconds)}`,
+      `${ratio(first / hash)} hash phase`, target("first part ≤ 1.1 × hash phase", first <= 1.1 * hash, ratio(first / hash)));
+    row("ours: upload phase (hash done to result)", `${seconds(phase)}${range(u.ours.map((o) => o.total - o.hash), seconds)}`,
+      `${fmt(mibps(opts.mib * MiB, phase))} MiB/s; ${ratio(phase / base)} baseline`);
+    row("baseline: plain `fetch`, 4 in flight, MD5s precomputed: signature, Init, parts, Finish",
+      `${seconds(base)}${range(u.baseline, seconds)}`, `${fmt(mibps(opts.mib * MiB, base))} MiB/s`);
+    row("ours: total vs hash phase + baseline", ratio(total / (hash + base)), `${seconds(total)} vs ${seconds(hash + base)}`,
+      target("total ≤ 1.2 × (hash + baseline)", total <= 1.2 * (hash + base), ratio(total / (hash + base))));
+    row("long tasks (> 50 ms) on the main thread during ours", `${fmt(median(counts))} per upload (median), ${totalLong} in ${counts.length} uploads`,
+      `longest ${fmt(longest)} ms; per upload (median) ${fmt(median(all.map((t) => Math.max(0, ...t))))} ms`, target("no long task over 50 ms", totalLong === 0, `${totalLong} long tasks, longest ${fmt(longest)} ms`));
+  }
+
+  if (res.memory) {
+    const m = res.memory;
+    const labels = Object.keys(m);
+    section("Peak memory of the page while uploading a disk-backed File (fresh page each run, sampled every 100 ms)");
+    const med = {};
+    for (const label of labels) {
+      const { runs, count } = m[label];
+      const pick = (k) => median(runs.map((r) => r[k]));
+      med[label] = { wasm: pick("wasm"), heap: pick("heap"), buffers: pick("buffers"), sum: pick("sum"), rss: pick("rssGrowth") };
+      const fewer = count < opts.runs ? ` [${count} run${count > 1 ? "s" : ""}: time budget]` : "";
+      row(`${label}: wasm memory + JS heap + ArrayBuffers`, `${mib(med[label].sum)}${range(runs.map((r) => r.sum), mib)}${fewer}`,
+        `wasm ${mib(med[label].wasm)}; JS heap ${mib(med[label].heap)}; ArrayBuffers ${mib(med[label].buffers)}; ` +
+        `renderer RSS growth ${med[label].rss === null ? "n/a" : mib(med[label].rss)} (not in the target)`,
+        label === labels[labels.length - 1] ? target(`${label}: ≤ 64 MiB`, med[label].sum <= 64 * MiB, mib(med[label].sum)) : "");
+    }
+    if (labels.length === 2) {
+      const [small, big] = labels;
+      const ok = med[big].wasm <= med[small].wasm && med[big].sum <= med[small].sum * 1.1;
+      row(`${big} vs ${small}`, `${med[big].sum >= med[small].sum ? "+" : "−"}${mib(Math.abs(med[big].sum - med[small].sum))}`,
+        `wasm ${mib(med[big].wasm)} vs ${mib(med[small].wasm)}; all ${mib(med[big].sum)} vs ${mib(med[small].sum)}`,
+        target(`${big} no larger than ${small} (wasm not at all, all within 10 %)`, ok, `${mib(med[big].sum)} vs ${mib(med[small].sum)}`));
+    }
+  }
+
+  const esc = (s) => String(s).replace(/\|/g, "\\|");
+  const lines = ["| benchmark | result (median; range) | compared | target |", "|---|---|---|---|"];
+  for (const r of rows) lines.push(`| ${r.map(esc).join(" | ")} |`);
+  return { table: lines.join("\n"), targets };
+}
+
+// --- BENCHMARKS.md --------------------------------------------------------------------------
+
+const BEGIN = "<!-- bench:begin (written by `npm run bench -- --write`; edit outside the markers) -->";
+const END = "<!-- bench:end -->";
+
+function recordMarkdown(info, table, targets, opts, elapsedMs) {
+  const lines = [
+    BEGIN,
+    "",
+    `Run of ${info.date} on commit ${info.commit}, ${Math.round(elapsedMs / 1000)} s in all.`,
+    "",
+    "| machine | |",
+    "|---|---|",
+    `| CPU | ${info.model}, \`nproc\` ${info.nproc} |`,
+    `| memory | ${fmt(info.memGiB, 1)} GiB |`,
+    `| load average (1 min) at start / end | ${info.loadStart} / ${info.loadEnd} |`,
+    `| browser | ${info.browser} (headless, playwright-core ${info.playwright}) |`,
+    `| Node.js | ${info.node} |`,
+    `| runs | median of ${opts.runs} after 1 warm-up, ${opts.mib} MiB of random bytes |`,
+    "",
+    table,
+    "",
+    "Targets (issue 5):",
+    "",
+    ...targets.map((t) => `- ${t.ok ? "met" : "MISSED"}: ${t.name} (${t.detail})`),
+    "",
+    END,
+  ];
+  return lines.join("\n");
+}
+
+const TEMPLATE = (block) => `# Benchmarks\n\n${block}\n`;
+
+async function writeBenchmarks(block) {
+  const file = path.join(ROOT, "BENCHMARKS.md");
+  let text = existsSync(file) ? await readFile(file, "utf8") : TEMPLATE(`${BEGIN}\n${END}`);
+  const a = text.indexOf(BEGIN);
+  const b = text.indexOf(END);
+  if (a < 0 || b < a) text = `${text.trimEnd()}\n\n${block}\n`;
+  else text = text.slice(0, a) + block + text.slice(b + END.length);
+  await writeFile(file, text);
+  log(`wrote ${path.relative(process.cwd(), file) || file}`);
+}
+
+// --- main ------------------------------------------------------------------------------------
+
+async function main() {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error(`bench: ${e.message}`);
+    process.exit(2);
+  }
+  if (opts.help) {
+    console.log(HELP);
+    return;
+  }
+  if (opts.write && !opts.defaults) {
+    console.error("bench: --write records only a full run with the defaults (drop --runs < 5, --mib, --big-mib, --only)");
+    process.exit(2);
+  }
+  for (const [what, p] of [["the package (npm run build)", path.join(PKG, "vod_ugc_upload.js")], ["the server (npm run build)", SERVER_BIN], ["Chromium", CHROMIUM],
+    ...PEERS.map(([from]) => [`${from} (npm ci)`, path.join(ROOT, from)])]) {
+    if (!existsSync(p)) throw new Error(`missing ${what}: ${p}`);
+  }
+
+  const started = Date.now();
+  const info = { ...machine(), date: new Date().toISOString().replace(/\.\d+Z$/, "Z"), loadStart: os.loadavg()[0].toFixed(2) };
+  info.playwright = JSON.parse(readFileSync(path.join(ROOT, "node_modules/playwright-core/package.json"), "utf8")).version;
+
+  const tmp = await mkdtemp(path.join(os.tmpdir(), "vod-ugc-bench-"));
+  let server = null;
+  let browser = null;
+  let cleaning = null;
+  const cleanup = () => {
+    cleaning ??= (async () => {
+      try { await browser?.close(); } catch {}
+      try { await server?.stop(); } catch {}
+      await rm(tmp, { recursive: true, force: true });
+    })();
+    return cleaning;
+  };
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+    process.once(sig, () => {
+      log(`${sig}: cleaning up`);
+      cleanup().finally(() => process.exit(130));
+    });
+  }
+
+  try {
+    const res = {};
+    const www = path.join(tmp, "www");
+    const dataDir = path.join(tmp, "data");
+    await mkdir(path.join(www, "peers"), { recursive: true });
+    await mkdir(dataDir);
+    for (const name of ["index.html", "bench.js"]) await copyFile(path.join(ROOT, "bench/page", name), path.join(www, name));
+    for (const [from, to] of PEERS) await copyFile(path.join(ROOT, from), path.join(www, "peers", to));
+
+    if (opts.only.includes("size")) res.size = measureSize();
+
+    const needData = opts.only.some((s) => s !== "size");
+    if (needData) {
+      const file = path.join(tmp, `bench-${opts.mib}.bin`);
+      log(`writing ${opts.mib} MiB of random bytes to ${file}`);
+      writeRandomFile(file, opts.mib * MiB);
+      const expectedSha = sha1File(file);
+
+      server = await startServer({ dataDir, wwwDir: www });
+      log(`server ${server.url}`);
+      browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+      info.browser = `Chromium ${browser.version()}`;
+      const browserCdp = await browser.newBrowserCDPSession();
+
+      if (opts.only.includes("hash") || opts.only.includes("upload")) {
+        const main = await openPage(browser, server.url, file);
+        if (!(await main.page.evaluate(() => bench.hasGc()))) log("note: gc() is not exposed; runs start without a forced GC");
+        await main.page.evaluate(() => bench.loadMemory());
+        if (opts.only.includes("hash")) res.hash = await measureHashing(main.page, opts, expectedSha, opts.mib * MiB);
+        if (opts.only.includes("upload")) res.upload = await measureUpload(main.page, opts, dataDir);
+        if (main.problems.length) log(`page problems: ${main.problems.join("; ")}`);
+        await main.context.close();
+      }
+      if (opts.only.includes("memory")) {
+        const big = path.join(tmp, `bench-${opts.bigMib}.bin`);
+        log(`writing ${opts.bigMib} MiB of random bytes to ${big}`);
+        writeRandomFile(big, opts.bigMib * MiB);
+        const label = (n) => (n % 1024 ? `${n} MiB` : `${n / 1024} GiB`);
+        res.memory = await measureMemory(browser, server.url, opts, dataDir,
+          [[label(opts.mib), file], [label(opts.bigMib), big]], browserCdp);
+      }
+    } else {
+      info.browser = execFileSync(CHROMIUM, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    }
+
+    info.loadEnd = os.loadavg()[0].toFixed(2);
+    const elapsed = Date.now() - started;
+    const { table, targets } = buildTable(res, opts);
+    console.log(`vod-ugc-upload benchmark: ${info.browser}, ${info.model} (nproc ${info.nproc}), load ${info.loadStart} → ${info.loadEnd}, ` +
+      `commit ${info.commit}; median of ${opts.runs} runs after a warm-up; ${Math.round(elapsed / 1000)} s\n`);
+    console.log(table);
+    console.log("");
+    for (const t of targets) console.log(`${t.ok ? "met   " : "MISSED"}  ${t.name} (${t.detail})`);
+    if (res.hash?.mismatches.length) throw new Error(`digest mismatches: ${res.hash.mismatches.join("; ")}`);
+    if (opts.write) await writeBenchmarks(recordMarkdown(info, table, targets, opts, elapsed));
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench: error: ${e.stack || e.message}`);
+  process.exitCode = 1;
+});
