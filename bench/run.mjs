@@ -641,7 +641,8 @@ async function main() {
 
     const needData = opts.only.some((s) => s !== "size");
     if (needData) {
-      const file = path.join(tmp, `bench-${opts.mib}.bin`);
+      // In the served folder: the page fetches it into its in-memory Blob.
+      const file = path.join(www, `bench-${opts.mib}.bin`);
       log(`writing ${opts.mib} MiB of random bytes to ${file}`);
       writeRandomFile(file, opts.mib * MiB);
       const expectedSha = sha1File(file);
@@ -655,7 +656,7 @@ async function main() {
       if (opts.only.includes("hash") || opts.only.includes("upload")) {
         const main = await openPage(browser, server.url, file);
         if (!(await main.page.evaluate(() => bench.hasGc()))) log("note: gc() is not exposed; runs start without a forced GC");
-        await main.page.evaluate(() => bench.loadMemory());
+        await main.page.evaluate((url) => bench.loadMemory(url), `/${path.basename(file)}`);
         if (opts.only.includes("hash")) res.hash = await measureHashing(main.page, opts, expectedSha, opts.mib * MiB);
         if (opts.only.includes("upload")) res.upload = await measureUpload(main.page, opts, dataDir);
         if (main.problems.length) log(`page problems: ${main.problems.join("; ")}`);

@@ -14,21 +14,27 @@ const CONCURRENCY = 4; // the package's default concurrency
 
 const state = {
   disk: null, // the File from <input type=file> (disk-backed)
-  mem: null, // a Blob of the same bytes, built from an ArrayBuffer (in memory)
+  // A Blob of the same bytes held in the browser's memory: fetch(url).blob()
+  // of the same file. (Not new Blob([arrayBuffer]): Chromium 156 fails reads
+  // of such a large Blob with NotReadableError once that ArrayBuffer is
+  // collected, and keeping 256 MiB of ArrayBuffer in the page leaves too
+  // little room for the runs' own reads.)
+  mem: null,
   partMd5: null, // MD5 of each 1 MiB part of `bytes`
   baseline: null, // what the next plain-fetch baseline run sends
+  afterBig: false, // the last run held the whole file in an ArrayBuffer
 };
 
 performance.setResourceTimingBufferSize(1_000_000);
 
 const hex = (buffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
 // Collects the previous run's garbage before a timed run, and gives V8's
-// background sweeper a moment to free ArrayBuffer memory: with hundreds of
-// MiB of dead ArrayBuffers still allocated, Chromium fails Blob reads with
-// NotReadableError.
-const settle = async () => {
+// background sweeper a moment to free ArrayBuffer memory: with a few
+// hundred MiB of dead ArrayBuffers not yet freed, Chromium 156 fails Blob
+// reads with NotReadableError (and WebCrypto with a TypeError).
+const settle = async (ms = 100) => {
   if (typeof window.gc === "function") window.gc();
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await new Promise((resolve) => setTimeout(resolve, ms));
 };
 const source = (name) => {
   const blob = name === "disk" ? state.disk : state.mem;
@@ -113,9 +119,11 @@ window.bench = {
     return state.disk.size;
   },
 
-  /** Reads the disk File once into memory: an in-memory Blob of the same bytes. */
-  async loadMemory() {
-    state.mem = new Blob([await state.disk.arrayBuffer()]);
+  /** The in-memory Blob: the same file, fetched from the server into a Blob. */
+  async loadMemory(url) {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`);
+    state.mem = await res.blob();
     await settle();
     return state.mem.size;
   },
@@ -143,7 +151,10 @@ window.bench = {
   /** One timed hashing run: { ms, hex } (hex null for reads alone). */
   async hash(method, name, slice) {
     const blob = source(name);
-    await settle();
+    // Longer around the one-shot WebCrypto run: it holds the whole file.
+    const big = method === "webcrypto";
+    await settle(big || state.afterBig ? 300 : 100);
+    state.afterBig = big;
     const t0 = performance.now();
     const digest = await hashers[method](blob, slice);
     return { ms: performance.now() - t0, hex: digest };
@@ -151,13 +162,14 @@ window.bench = {
 
   /** One timed hashing run over the bytes already in an ArrayBuffer (read untimed). */
   async hashBuffer(method, slice) {
+    await settle(300);
     let bytes = await state.mem.arrayBuffer();
     await settle();
     const t0 = performance.now();
     const digest = await bufferHashers[method](bytes, slice);
     const ms = performance.now() - t0;
     bytes = null;
-    await settle();
+    state.afterBig = true;
     return { ms, hex: digest };
   },
 
