@@ -3,13 +3,15 @@
 //!
 //! The crate has two layers. The protocol core is plain Rust with no I/O and
 //! is shared with `vod-ugc-server`: [`protocol`] (calls, answers, codes),
-//! [`signature`] (build and verify), [`plan`] (how a file is cut into parts), and the sans-IO upload
+//! [`signature`] (build and verify), [`plan`] (how a file is cut into parts),
+//! [`hash`] (SHA-1, with a wasm SIMD message schedule), and the sans-IO upload
 //! [`engine`] that decides what to send next from the answers it is given.
 //! The browser adapter (`web`, wasm32 only) reads the `File`, talks `fetch`
 //! and exposes the JavaScript API.
 
 pub mod engine;
 pub mod error;
+pub mod hash;
 pub mod options;
 pub mod plan;
 pub mod progress;

@@ -54,9 +54,17 @@ fn api() -> JsValue {
 fn env() -> JsValue {
     let env: JsValue = Object::new().into();
     set(&env, "server", &address!("UGC_TEST_SERVER").into());
-    set(&env, "faultServer", &address!("UGC_TEST_FAULT_SERVER").into());
+    set(
+        &env,
+        "faultServer",
+        &address!("UGC_TEST_FAULT_SERVER").into(),
+    );
     set(&env, "blackhole", &address!("UGC_TEST_BLACKHOLE").into());
-    set(&env, "unreachable", &address!("UGC_TEST_UNREACHABLE").into());
+    set(
+        &env,
+        "unreachable",
+        &address!("UGC_TEST_UNREACHABLE").into(),
+    );
     env
 }
 
@@ -83,6 +91,7 @@ macro_rules! cases {
 
 cases! {
     hash_matches_webcrypto => "hashMatchesWebCrypto",
+    hash_matches_webcrypto_at_many_sizes => "hashMatchesWebCryptoAtManySizes",
     hash_reports_progress_every_4_mib => "hashReportsProgressEvery4MiB",
     upload_one_byte => "uploadOneByte",
     upload_exactly_one_mib => "uploadExactlyOneMiB",
@@ -103,4 +112,61 @@ cases! {
     html_page_as_answer => "htmlPageAsAnswer",
     unreachable_endpoint => "unreachableEndpoint",
     endpoint_that_never_answers => "endpointThatNeverAnswers",
+}
+
+/// The core SHA-1 (its `simd128` path: the wasm build enables it) against
+/// RustCrypto's `sha1` compiled to wasm: every length to 200 bytes, around
+/// block boundaries, random lengths, random splits between `update` calls.
+#[wasm_bindgen_test]
+fn core_sha1_matches_rustcrypto() {
+    use sha1::Digest;
+    use vod_ugc_upload::hash::Sha1;
+
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let data: Vec<u8> = (0..300_000).map(|_| next() as u8).collect();
+    let reference = |bytes: &[u8]| -> [u8; 20] { sha1::Sha1::digest(bytes).into() };
+
+    let mut lengths: Vec<usize> = (0..=200).collect();
+    for blocks in 1..=64 {
+        lengths.extend([64 * blocks - 1, 64 * blocks, 64 * blocks + 1]);
+    }
+    for _ in 0..200 {
+        lengths.push(next() as usize % data.len());
+    }
+    for (round, &len) in lengths.iter().enumerate() {
+        let start = next() as usize % 64;
+        let message = &data[start..(start + len).min(data.len())];
+        assert_eq!(
+            Sha1::digest(message),
+            reference(message),
+            "{} bytes",
+            message.len()
+        );
+        if round % 2 == 0 {
+            let mut hasher = Sha1::new();
+            let mut at = 0;
+            while at < message.len() {
+                let step = match next() % 3 {
+                    0 => next() as usize % 3,
+                    1 => next() as usize % 130,
+                    _ => next() as usize % (message.len() - at + 1),
+                };
+                let end = (at + step).min(message.len());
+                hasher.update(&message[at..end]);
+                at = end;
+            }
+            assert_eq!(
+                hasher.finalize(),
+                reference(message),
+                "{} bytes in pieces",
+                message.len()
+            );
+        }
+    }
 }

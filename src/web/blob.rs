@@ -8,13 +8,13 @@ use std::task::Poll;
 
 use futures_util::FutureExt;
 use js_sys::{ArrayBuffer, Uint8Array};
-use sha1::{Digest, Sha1};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
 use super::js;
 use super::wake::AbortWatch;
+use crate::hash::Sha1;
 use crate::protocol::to_hex;
 
 /// Bytes per read while hashing: large slices read markedly faster.

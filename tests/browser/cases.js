@@ -124,6 +124,22 @@ export const cases = {
     }
   },
 
+  async hashMatchesWebCryptoAtManySizes(api) {
+    // Every length to 200 bytes, both sides of the padding and block
+    // boundaries, and random lengths, each from its own bytes.
+    const sizes = [];
+    for (let n = 0; n <= 200; n++) sizes.push(n);
+    for (let blocks = 4; blocks <= 40; blocks++) sizes.push(64 * blocks - 1, 64 * blocks, 64 * blocks + 1);
+    let x = 0x9e3779b9;
+    const random = (below) => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x % below; };
+    for (let i = 0; i < 40; i++) sizes.push(random(70000));
+    for (let i = 0; i < 6; i++) sizes.push(random(3 * MIB));
+    for (const [i, size] of sizes.entries()) {
+      const blob = new Blob([bytes(size, 5000 + i)]);
+      assertEq(await api.hashFile(blob), await webCryptoSha1(blob), `SHA-1 of ${size} bytes`);
+    }
+  },
+
   async hashReportsProgressEvery4MiB(api) {
     const blob = new Blob([bytes(21 * MIB + 5, 77)]);
     const seen = [];
