@@ -27,7 +27,7 @@ const PKG = path.join(ROOT, "pkg");
 // Time budgets of the slow sections' timed runs (a build far off its targets
 // would otherwise take an hour): see runsWithin.
 const UPLOAD_BUDGET_MS = 180_000;
-const MEMORY_BUDGET_MS = 120_000;
+const MEMORY_BUDGET_MS = { small: 100_000, big: 160_000 };
 const TENCENT_SDK_GZIP = 56_700; // bytes: Tencent's current web SDK bundle, gzip (issue 5)
 const CHROMIUM_ARGS = [
   "--no-sandbox",
@@ -89,7 +89,12 @@ function parseArgs(argv) {
 
 // --- small helpers ----------------------------------------------------------------
 
-const log = (...m) => process.stderr.write(`bench: ${m.join(" ")}\n`);
+const T0 = Date.now();
+const clock = () => {
+  const s = Math.round((Date.now() - T0) / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+};
+const log = (...m) => process.stderr.write(`bench [${clock()}]: ${m.join(" ")}\n`);
 const median = (xs) => {
   const s = xs.filter((x) => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
   if (!s.length) return null;
@@ -399,18 +404,29 @@ async function memoryRun(browser, baseUrl, dataDir, file, browserCdp) {
 
 async function measureMemory(browser, baseUrl, opts, dataDir, files, browserCdp) {
   const out = {};
-  for (const [label, file] of files) {
+  let predict = null; // ms per MiB uploaded, from the previous size's runs
+  for (const [label, file, sizeMib, budgetMs] of files) {
     const runs = [];
     let count = opts.runs;
-    for (let run = -1; run < count; run++) {
+    let warmup = true;
+    const expected = predict === null ? null : predict * sizeMib;
+    if (expected !== null && expected * (opts.runs + 1) > budgetMs) {
+      // A slow build: the smaller runs warmed the server and the code up;
+      // spend the time on timed runs.
+      warmup = false;
+      count = Math.max(1, Math.min(opts.runs, Math.floor(budgetMs / expected)));
+      log(`memory ${label}: about ${seconds(expected)} per run: ${count} timed run(s), no warm-up, to stay within ${seconds(budgetMs)}`);
+    }
+    for (let run = warmup ? -1 : 0; run < count; run++) {
       const t = Date.now();
       const r = await memoryRun(browser, baseUrl, dataDir, file, browserCdp);
       log(`memory ${label}: ${run < 0 ? "warm-up" : `run ${run + 1}/${count}`}: wasm ${mib(r.wasm)}, JS heap ${mib(r.heap)}, ` +
         `ArrayBuffers ${mib(r.buffers)}, renderer RSS +${r.rssGrowth === null ? "n/a" : mib(r.rssGrowth)}, ${seconds(r.ms)}`);
-      if (run < 0) count = runsWithin(opts, MEMORY_BUDGET_MS, Date.now() - t, `memory ${label}`);
+      if (run < 0) count = runsWithin(opts, budgetMs, Date.now() - t, `memory ${label}`);
       else runs.push(r);
     }
-    out[label] = { runs, count };
+    predict = median(runs.map((r) => r.ms)) / sizeMib;
+    out[label] = { runs, count, warmup };
   }
   return out;
 }
@@ -517,7 +533,9 @@ function buildTable(res, opts) {
       const { runs, count } = m[label];
       const pick = (k) => median(runs.map((r) => r[k]));
       med[label] = { wasm: pick("wasm"), heap: pick("heap"), buffers: pick("buffers"), sum: pick("sum"), rss: pick("rssGrowth") };
-      const fewer = count < opts.runs ? ` [${count} run${count > 1 ? "s" : ""}: time budget]` : "";
+      const { warmup } = m[label];
+      const fewer = count < opts.runs || !warmup
+        ? ` [${count} run${count > 1 ? "s" : ""}${warmup ? "" : ", no warm-up"}: time budget]` : "";
       row(`${label}: wasm memory + JS heap + ArrayBuffers`, `${mib(med[label].sum)}${range(runs.map((r) => r.sum), mib)}${fewer}`,
         `wasm ${mib(med[label].wasm)}; JS heap ${mib(med[label].heap)}; ArrayBuffers ${mib(med[label].buffers)}; ` +
         `renderer RSS growth ${med[label].rss === null ? "n/a" : mib(med[label].rss)} (not in the target)`,
@@ -668,7 +686,7 @@ async function main() {
         writeRandomFile(big, opts.bigMib * MiB);
         const label = (n) => (n % 1024 ? `${n} MiB` : `${n / 1024} GiB`);
         res.memory = await measureMemory(browser, server.url, opts, dataDir,
-          [[label(opts.mib), file], [label(opts.bigMib), big]], browserCdp);
+          [[label(opts.mib), file, opts.mib, MEMORY_BUDGET_MS.small], [label(opts.bigMib), big, opts.bigMib, MEMORY_BUDGET_MS.big]], browserCdp);
       }
     } else {
       info.browser = execFileSync(CHROMIUM, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
