@@ -265,14 +265,21 @@ function measureSize() {
 const HASH_METHODS = ["ours", "hash-wasm", "js-sha1", "webcrypto", "read"];
 
 async function measureHashing(page, opts, expectedSha, size) {
-  const probe = await page.evaluate(() => bench.probeSlices("mem"));
+  // The peers read slices of the size ours reads (its most frequent slice),
+  // or 8 MiB when ours reads no slices the page can see.
+  const probe = await page.evaluate(() => bench.probeReads("mem"));
   const counts = new Map();
-  for (const s of probe) counts.set(s, (counts.get(s) || 0) + 1);
+  for (const s of probe.sizes) counts.set(s, (counts.get(s) || 0) + 1);
   const observed = [...counts.entries()].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0]?.[0] ?? null;
   const slice = observed && observed >= 64 * 1024 ? observed : 8 * MiB;
-  log(`hashing: ours reads ${observed ? `${fmt(observed / MiB, 2)} MiB slices` : "no Blob slices we can see"}; peers read ${fmt(slice / MiB, 2)} MiB slices`);
+  const how = [
+    observed ? `${fmt(observed / MiB, 2)} MiB slices` : null,
+    probe.streams ? `Blob.stream() (${probe.streams}×)` : null,
+    probe.workers ? `a Worker (${probe.workers}×; its reads are not seen)` : null,
+  ].filter(Boolean).join(", ") || "nothing the page can see";
+  log(`hashing: ours reads with ${how}; peers read ${fmt(slice / MiB, 2)} MiB slices`);
 
-  const results = { slice, observedSlice: observed, mem: {}, disk: {}, buffer: {}, mismatches: [] };
+  const results = { slice, observedSlice: observed, how, mem: {}, disk: {}, buffer: {}, mismatches: [] };
   const check = (what, hex) => {
     if (hex !== null && hex !== expectedSha) results.mismatches.push(`${what} gave ${hex}, expected ${expectedSha}`);
   };
@@ -457,14 +464,14 @@ function buildTable(res, opts) {
 
   if (res.hash) {
     const h = res.hash;
-    const sliceLabel = `${fmt(h.slice / MiB, h.slice % MiB ? 2 : 0)} MiB slices`;
+    const sliceLabel = `${fmt(h.slice / MiB, h.slice % MiB ? 2 : 0)} MiB slices${h.observedSlice ? "" : " (ours reads no slices)"}`;
     const med = {};
     for (const src of ["mem", "disk"]) {
       med[src] = {};
       for (const m of HASH_METHODS) med[src][m] = median(h[src][m]);
     }
     const names = {
-      ours: "ours: `hashFile`",
+      ours: `ours: \`hashFile\` (reads ${h.how})`,
       "hash-wasm": `hash-wasm SHA-1, ${sliceLabel}, read then update in turn`,
       "js-sha1": `js-sha1, ${sliceLabel}, read then update in turn`,
       webcrypto: "WebCrypto SHA-1 one-shot: `arrayBuffer()` of it all, then `digest`",

@@ -129,23 +129,36 @@ window.bench = {
   },
 
   /**
-   * The sizes of the Blob slices hashFile reads, seen by wrapping
-   * Blob.prototype.slice for one call (empty if it reads another way).
+   * How hashFile reads, seen by wrapping Blob.prototype.slice and .stream
+   * and the Worker constructor for one call: the slice sizes, the number of
+   * stream() calls and of Workers started (reads in a Worker are not seen).
    */
-  async probeSlices(name) {
+  async probeReads(name) {
     const blob = source(name);
-    const sizes = [];
-    const original = Blob.prototype.slice;
+    const seen = { sizes: [], streams: 0, workers: 0 };
+    const { slice, stream } = Blob.prototype;
+    const OriginalWorker = window.Worker;
     Blob.prototype.slice = function (start = 0, end = this.size, type) {
-      sizes.push(Math.min(end, this.size) - start);
-      return original.call(this, start, end, type);
+      seen.sizes.push(Math.min(end, this.size) - start);
+      return slice.call(this, start, end, type);
+    };
+    Blob.prototype.stream = function () {
+      seen.streams++;
+      return stream.call(this);
+    };
+    window.Worker = class extends OriginalWorker {
+      constructor(...args) {
+        super(...args);
+        seen.workers++;
+      }
     };
     try {
       await hashFile(blob);
     } finally {
-      Blob.prototype.slice = original;
+      Object.assign(Blob.prototype, { slice, stream });
+      window.Worker = OriginalWorker;
     }
-    return sizes;
+    return seen;
   },
 
   /** One timed hashing run: { ms, hex } (hex null for reads alone). */
