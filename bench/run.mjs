@@ -17,7 +17,6 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { chromium } from "playwright-core";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const MiB = 1 << 20;
@@ -672,6 +671,8 @@ async function main() {
       writeRandomFile(file, opts.mib * MiB);
       const expectedSha = sha1File(file);
 
+      // Imported here so that --help works before `npm ci` (a fresh clone).
+      const { chromium } = await import("playwright-core");
       server = await startServer({ dataDir, wwwDir: www });
       log(`server ${server.url}`);
       browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
