@@ -170,3 +170,48 @@ fn core_sha1_matches_rustcrypto() {
         }
     }
 }
+
+/// The core MD5 (one message, and four side by side in `simd128` lanes, as
+/// the upload computes the parts' MD5s) against RustCrypto's `md-5`
+/// compiled to wasm.
+#[wasm_bindgen_test]
+fn core_md5_matches_rustcrypto() {
+    use md5::Digest;
+    use vod_ugc_upload::hash::md5::digest_x4;
+    use vod_ugc_upload::hash::{Md5, PartMd5s};
+    use vod_ugc_upload::plan::PartPlan;
+
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let data: Vec<u8> = (0..600_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let reference = |bytes: &[u8]| -> [u8; 16] { md5::Md5::digest(bytes).into() };
+
+    for len in (0..=200).chain([255, 256, 4096, 65_537, 150_000]) {
+        assert_eq!(Md5::digest(&data[..len]), reference(&data[..len]), "{len} bytes");
+        let messages: [&[u8]; 4] = core::array::from_fn(|j| &data[j * 150_000..j * 150_000 + len]);
+        let digests = digest_x4(messages);
+        for (j, message) in messages.iter().enumerate() {
+            assert_eq!(digests[j], reference(message), "{len} bytes, lane {j}");
+        }
+    }
+    for (size, part_size, step) in [
+        (600_000u64, 65_536u64, 4 * 65_536usize),
+        (600_000, 65_536, 100_000),
+        (600_000, 1000, 7),
+    ] {
+        let mut md5s = PartMd5s::new(size, part_size);
+        for chunk in data[..size as usize].chunks(step) {
+            md5s.update(chunk);
+        }
+        for part in PartPlan::fixed_by_server(size, part_size).unwrap().parts() {
+            let bytes = &data[part.offset as usize..part.end() as usize];
+            assert_eq!(md5s.get(&part), Some(reference(bytes)), "{part:?}");
+        }
+    }
+}

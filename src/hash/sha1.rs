@@ -32,6 +32,8 @@ pub const DIGEST_LEN: usize = 20;
 /// Bytes in a block.
 pub const BLOCK_LEN: usize = 64;
 
+use super::lanes::{Lanes, Quad};
+
 const INIT: [u32; 5] = [
     0x6745_2301,
     0xEFCD_AB89,
@@ -117,136 +119,6 @@ impl Sha1 {
     }
 }
 
-/// Four 32-bit lanes: the operations the message schedule needs.
-trait Quad: Copy {
-    /// Four big-endian words from `p[0..16]`.
-    ///
-    /// # Safety
-    /// `p` must be valid for reading 16 bytes.
-    unsafe fn load_be(p: *const u8) -> Self;
-    fn splat(x: u32) -> Self;
-    fn xor(self, other: Self) -> Self;
-    fn add(self, other: Self) -> Self;
-    /// Rotates each lane left by `L` (`R` is `32 - L`).
-    fn rotl<const L: u32, const R: u32>(self) -> Self;
-    /// `[a2, a3, b0, b1]`.
-    fn middle(a: Self, b: Self) -> Self;
-    /// `[a1, a2, a3, 0]`.
-    fn shift_down(a: Self) -> Self;
-    /// `[0, 0, 0, a0]`.
-    fn first_to_last(a: Self) -> Self;
-    fn lane<const I: usize>(self) -> u32;
-}
-
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod lanes {
-    use core::arch::wasm32::*;
-
-    impl super::Quad for v128 {
-        #[inline(always)]
-        unsafe fn load_be(p: *const u8) -> v128 {
-            // SAFETY: the caller's; wasm loads need no alignment.
-            let v = unsafe { v128_load(p.cast::<v128>()) };
-            i8x16_swizzle(
-                v,
-                i8x16(3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12),
-            )
-        }
-        #[inline(always)]
-        fn splat(x: u32) -> v128 {
-            u32x4_splat(x)
-        }
-        #[inline(always)]
-        fn xor(self, other: v128) -> v128 {
-            v128_xor(self, other)
-        }
-        #[inline(always)]
-        fn add(self, other: v128) -> v128 {
-            i32x4_add(self, other)
-        }
-        #[inline(always)]
-        fn rotl<const L: u32, const R: u32>(self) -> v128 {
-            v128_or(i32x4_shl(self, L), u32x4_shr(self, R))
-        }
-        #[inline(always)]
-        fn middle(a: v128, b: v128) -> v128 {
-            i32x4_shuffle::<2, 3, 4, 5>(a, b)
-        }
-        #[inline(always)]
-        fn shift_down(a: v128) -> v128 {
-            i32x4_shuffle::<1, 2, 3, 4>(a, u32x4_splat(0))
-        }
-        #[inline(always)]
-        fn first_to_last(a: v128) -> v128 {
-            i32x4_shuffle::<4, 5, 6, 0>(a, u32x4_splat(0))
-        }
-        #[inline(always)]
-        fn lane<const I: usize>(self) -> u32 {
-            match I {
-                0 => u32x4_extract_lane::<0>(self),
-                1 => u32x4_extract_lane::<1>(self),
-                2 => u32x4_extract_lane::<2>(self),
-                _ => u32x4_extract_lane::<3>(self),
-            }
-        }
-    }
-
-    pub type Lanes = v128;
-}
-
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-mod lanes {
-    impl super::Quad for [u32; 4] {
-        #[inline(always)]
-        unsafe fn load_be(p: *const u8) -> [u32; 4] {
-            // SAFETY: the caller's.
-            let bytes = unsafe { &*p.cast::<[u8; 16]>() };
-            core::array::from_fn(|i| {
-                u32::from_be_bytes([
-                    bytes[4 * i],
-                    bytes[4 * i + 1],
-                    bytes[4 * i + 2],
-                    bytes[4 * i + 3],
-                ])
-            })
-        }
-        #[inline(always)]
-        fn splat(x: u32) -> [u32; 4] {
-            [x; 4]
-        }
-        #[inline(always)]
-        fn xor(self, other: [u32; 4]) -> [u32; 4] {
-            core::array::from_fn(|i| self[i] ^ other[i])
-        }
-        #[inline(always)]
-        fn add(self, other: [u32; 4]) -> [u32; 4] {
-            core::array::from_fn(|i| self[i].wrapping_add(other[i]))
-        }
-        #[inline(always)]
-        fn rotl<const L: u32, const R: u32>(self) -> [u32; 4] {
-            self.map(|x| x.rotate_left(L))
-        }
-        #[inline(always)]
-        fn middle(a: [u32; 4], b: [u32; 4]) -> [u32; 4] {
-            [a[2], a[3], b[0], b[1]]
-        }
-        #[inline(always)]
-        fn shift_down(a: [u32; 4]) -> [u32; 4] {
-            [a[1], a[2], a[3], 0]
-        }
-        #[inline(always)]
-        fn first_to_last(a: [u32; 4]) -> [u32; 4] {
-            [0, 0, 0, a[0]]
-        }
-        #[inline(always)]
-        fn lane<const I: usize>(self) -> u32 {
-            self[I]
-        }
-    }
-
-    pub type Lanes = [u32; 4];
-}
-
 /// Schedule words `4k..4k+3` for `4 <= k < 8`, from vectors `k-4 .. k-1`.
 #[inline(always)]
 fn early<Q: Quad>(w4: Q, w3: Q, w2: Q, w1: Q) -> Q {
@@ -304,7 +176,7 @@ fn maj(b: u32, c: u32, d: u32) -> u32 {
 fn compress(state: &mut [u32; 5], blocks: &[u8]) {
     for block in blocks.chunks_exact(BLOCK_LEN) {
         // SAFETY: `block` is 64 bytes.
-        unsafe { compress_block::<lanes::Lanes>(state, block.as_ptr()) };
+        unsafe { compress_block::<Lanes>(state, block.as_ptr()) };
     }
 }
 

@@ -1,0 +1,316 @@
+//! MD5 (RFC 1321): streaming for one message ([`Md5`]), and four messages
+//! of the same length at once ([`digest_x4`]), one per lane of a `v128`.
+//!
+//! MD5 cannot be vectorised within one message (each step needs the one
+//! before), but the parts of a file are independent messages of the same
+//! length: four of them hash in the four lanes for little more than the
+//! price of one. That is how the upload computes the parts' MD5s while it
+//! reads the file for its SHA-1 (see [`crate::hash::parts`]).
+
+use super::lanes::{Lanes, Quad, Word};
+
+/// Bytes in a digest.
+pub const DIGEST_LEN: usize = 16;
+const BLOCK_LEN: usize = 64;
+const INIT: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
+
+/// A MD5 computation in progress.
+#[derive(Clone)]
+pub struct Md5 {
+    state: [u32; 4],
+    len: u64,
+    buffer: [u8; BLOCK_LEN],
+    buffered: usize,
+}
+
+impl Default for Md5 {
+    fn default() -> Md5 {
+        Md5::new()
+    }
+}
+
+impl Md5 {
+    pub const fn new() -> Md5 {
+        Md5 {
+            state: INIT,
+            len: 0,
+            buffer: [0; BLOCK_LEN],
+            buffered: 0,
+        }
+    }
+
+    /// The MD5 of `data` in one call.
+    pub fn digest(data: &[u8]) -> [u8; DIGEST_LEN] {
+        let mut hasher = Md5::new();
+        hasher.update(data);
+        hasher.finalize()
+    }
+
+    pub fn update(&mut self, mut data: &[u8]) {
+        self.len = self.len.wrapping_add(data.len() as u64);
+        if self.buffered > 0 {
+            let take = (BLOCK_LEN - self.buffered).min(data.len());
+            self.buffer[self.buffered..self.buffered + take].copy_from_slice(&data[..take]);
+            self.buffered += take;
+            data = &data[take..];
+            if self.buffered < BLOCK_LEN {
+                return;
+            }
+            compress(&mut self.state, &self.buffer);
+            self.buffered = 0;
+        }
+        let whole = data.len() - data.len() % BLOCK_LEN;
+        compress(&mut self.state, &data[..whole]);
+        let rest = &data[whole..];
+        self.buffer[..rest.len()].copy_from_slice(rest);
+        self.buffered = rest.len();
+    }
+
+    pub fn finalize(self) -> [u8; DIGEST_LEN] {
+        let mut state = self.state;
+        let (tail, tail_len) = padding(&self.buffer[..self.buffered], self.len);
+        compress(&mut state, &tail[..tail_len]);
+        to_bytes(state)
+    }
+}
+
+/// The last block or two: the message's last `rest` bytes, `0x80`, zeros
+/// and the length in bits.
+fn padding(rest: &[u8], len: u64) -> ([u8; 2 * BLOCK_LEN], usize) {
+    let mut tail = [0u8; 2 * BLOCK_LEN];
+    tail[..rest.len()].copy_from_slice(rest);
+    tail[rest.len()] = 0x80;
+    let tail_len = if rest.len() < BLOCK_LEN - 8 {
+        BLOCK_LEN
+    } else {
+        2 * BLOCK_LEN
+    };
+    tail[tail_len - 8..tail_len].copy_from_slice(&len.wrapping_mul(8).to_le_bytes());
+    (tail, tail_len)
+}
+
+fn to_bytes(state: [u32; 4]) -> [u8; DIGEST_LEN] {
+    let mut out = [0u8; DIGEST_LEN];
+    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    out
+}
+
+fn compress(state: &mut [u32; 4], blocks: &[u8]) {
+    for block in blocks.chunks_exact(BLOCK_LEN) {
+        let m: [u32; 16] = core::array::from_fn(|i| {
+            u32::from_le_bytes([
+                block[4 * i],
+                block[4 * i + 1],
+                block[4 * i + 2],
+                block[4 * i + 3],
+            ])
+        });
+        rounds(state, &m);
+    }
+}
+
+/// The MD5s of four messages of the same length, hashed side by side.
+///
+/// # Panics
+/// If the four lengths differ.
+pub fn digest_x4(messages: [&[u8]; 4]) -> [[u8; DIGEST_LEN]; 4] {
+    let len = messages[0].len();
+    assert!(
+        messages.iter().all(|m| m.len() == len),
+        "digest_x4 hashes messages of one length"
+    );
+    let mut state: [Lanes; 4] = INIT.map(Lanes::splat);
+    let whole = len / BLOCK_LEN;
+    let starts = messages.map(<[u8]>::as_ptr);
+    for block in 0..whole {
+        // SAFETY: `block < whole`, so 64 bytes from `block * 64` are in
+        // every message.
+        let m = unsafe { load_x4(starts, block * BLOCK_LEN) };
+        rounds(&mut state, &m);
+    }
+    let tails = messages.map(|m| padding(&m[whole * BLOCK_LEN..], len as u64));
+    let tail_len = tails[0].1;
+    let tail_starts = [
+        tails[0].0.as_ptr(),
+        tails[1].0.as_ptr(),
+        tails[2].0.as_ptr(),
+        tails[3].0.as_ptr(),
+    ];
+    for at in (0..tail_len).step_by(BLOCK_LEN) {
+        // SAFETY: `at + 64 <= tail_len <= 128`, the tails' length.
+        let m = unsafe { load_x4(tail_starts, at) };
+        rounds(&mut state, &m);
+    }
+    let words = |j: usize| -> [u32; 4] {
+        state.map(|lanes| match j {
+            0 => lanes.lane::<0>(),
+            1 => lanes.lane::<1>(),
+            2 => lanes.lane::<2>(),
+            _ => lanes.lane::<3>(),
+        })
+    };
+    [
+        to_bytes(words(0)),
+        to_bytes(words(1)),
+        to_bytes(words(2)),
+        to_bytes(words(3)),
+    ]
+}
+
+/// Word `k` of block `at` of the four messages, in lane `j` for message `j`.
+///
+/// # Safety
+/// Each of `starts` must be valid for reading `at + 64` bytes.
+#[inline(always)]
+unsafe fn load_x4(starts: [*const u8; 4], at: usize) -> [Lanes; 16] {
+    let mut m = [Lanes::splat(0); 16];
+    for q in 0..4 {
+        // SAFETY: the caller's.
+        let rows = starts.map(|p| unsafe { Lanes::load_le(p.add(at + 16 * q)) });
+        let [c0, c1, c2, c3] = Lanes::transpose(rows);
+        m[4 * q] = c0;
+        m[4 * q + 1] = c1;
+        m[4 * q + 2] = c2;
+        m[4 * q + 3] = c3;
+    }
+    m
+}
+
+#[inline(always)]
+fn f<W: Word>(b: W, c: W, d: W) -> W {
+    d.xor(b.and(c.xor(d)))
+}
+
+#[inline(always)]
+fn g<W: Word>(b: W, c: W, d: W) -> W {
+    c.xor(d.and(b.xor(c)))
+}
+
+#[inline(always)]
+fn h<W: Word>(b: W, c: W, d: W) -> W {
+    b.xor(c).xor(d)
+}
+
+#[inline(always)]
+fn i<W: Word>(b: W, c: W, d: W) -> W {
+    c.xor(b.or(d.not()))
+}
+
+/// The 64 steps of one block, for one message (`u32`) or four (`Lanes`).
+#[inline(always)]
+fn rounds<W: Word>(state: &mut [W; 4], m: &[W; 16]) {
+    let [mut a, mut b, mut c, mut d] = *state;
+    macro_rules! step {
+        ($f:ident, $a:ident, $b:ident, $c:ident, $d:ident, $k:expr, $t:expr, $l:literal, $r:literal) => {
+            $a = $a
+                .add(m[$k].add(W::splat($t)))
+                .add($f($b, $c, $d))
+                .rotl::<$l, $r>()
+                .add($b);
+        };
+    }
+    macro_rules! four {
+        ($f:ident, $k:expr, [$s0:literal $r0:literal $s1:literal $r1:literal $s2:literal $r2:literal $s3:literal $r3:literal], $t:expr) => {
+            step!($f, a, b, c, d, $k[0], $t[0], $s0, $r0);
+            step!($f, d, a, b, c, $k[1], $t[1], $s1, $r1);
+            step!($f, c, d, a, b, $k[2], $t[2], $s2, $r2);
+            step!($f, b, c, d, a, $k[3], $t[3], $s3, $r3);
+        };
+    }
+    four!(f, [0, 1, 2, 3], [7 25 12 20 17 15 22 10], [0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee]);
+    four!(f, [4, 5, 6, 7], [7 25 12 20 17 15 22 10], [0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501]);
+    four!(f, [8, 9, 10, 11], [7 25 12 20 17 15 22 10], [0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be]);
+    four!(f, [12, 13, 14, 15], [7 25 12 20 17 15 22 10], [0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821]);
+    four!(g, [1, 6, 11, 0], [5 27 9 23 14 18 20 12], [0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa]);
+    four!(g, [5, 10, 15, 4], [5 27 9 23 14 18 20 12], [0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8]);
+    four!(g, [9, 14, 3, 8], [5 27 9 23 14 18 20 12], [0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed]);
+    four!(g, [13, 2, 7, 12], [5 27 9 23 14 18 20 12], [0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a]);
+    four!(h, [5, 8, 11, 14], [4 28 11 21 16 16 23 9], [0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c]);
+    four!(h, [1, 4, 7, 10], [4 28 11 21 16 16 23 9], [0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70]);
+    four!(h, [13, 0, 3, 6], [4 28 11 21 16 16 23 9], [0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05]);
+    four!(h, [9, 12, 15, 2], [4 28 11 21 16 16 23 9], [0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665]);
+    four!(i, [0, 7, 14, 5], [6 26 10 22 15 17 21 11], [0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039]);
+    four!(i, [12, 3, 10, 1], [6 26 10 22 15 17 21 11], [0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1]);
+    four!(i, [8, 15, 6, 13], [6 26 10 22 15 17 21 11], [0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1]);
+    four!(i, [4, 11, 2, 9], [6 26 10 22 15 17 21 11], [0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391]);
+    state[0] = state[0].add(a);
+    state[1] = state[1].add(b);
+    state[2] = state[2].add(c);
+    state[3] = state[3].add(d);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use md5::Digest;
+
+    fn reference(data: &[u8]) -> [u8; 16] {
+        md5::Md5::digest(data).into()
+    }
+
+    fn bytes(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn known_answers() {
+        let hex = |d: [u8; 16]| crate::protocol::to_hex(&d);
+        assert_eq!(hex(Md5::digest(b"")), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(hex(Md5::digest(b"abc")), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(
+            hex(Md5::digest(
+                b"12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+            )),
+            "57edf4a22be3c955ac49da2e2107b67a"
+        );
+    }
+
+    #[test]
+    fn every_length_and_random_splits() {
+        let data = bytes(70_000, 9);
+        let mut lengths: Vec<usize> = (0..=200).collect();
+        for blocks in 1..=40 {
+            lengths.extend([64 * blocks - 1, 64 * blocks, 64 * blocks + 1]);
+        }
+        lengths.extend([1000, 4096, 65_535, 70_000]);
+        for (n, &len) in lengths.iter().enumerate() {
+            let message = &data[..len];
+            assert_eq!(Md5::digest(message), reference(message), "{len} bytes");
+            let mut hasher = Md5::new();
+            let mut at = 0;
+            let mut step = n % 7 + 1;
+            while at < len {
+                let end = (at + step).min(len);
+                hasher.update(&message[at..end]);
+                at = end;
+                step = step * 3 % 101 + 1;
+            }
+            assert_eq!(
+                hasher.finalize(),
+                reference(message),
+                "{len} bytes in pieces"
+            );
+        }
+    }
+
+    #[test]
+    fn four_messages_side_by_side() {
+        for len in (0..=200).chain([255, 256, 1000, 4096, 65_536, 100_001]) {
+            let messages: Vec<Vec<u8>> = (0..4).map(|j| bytes(len, 100 + j)).collect();
+            let digests = digest_x4([&messages[0], &messages[1], &messages[2], &messages[3]]);
+            for (j, message) in messages.iter().enumerate() {
+                assert_eq!(digests[j], reference(message), "{len} bytes, lane {j}");
+            }
+        }
+    }
+}
