@@ -93,6 +93,8 @@ cases! {
     hash_matches_webcrypto => "hashMatchesWebCrypto",
     hash_matches_webcrypto_at_many_sizes => "hashMatchesWebCryptoAtManySizes",
     hash_reports_progress_every_4_mib => "hashReportsProgressEvery4MiB",
+    hash_and_upload_without_the_read_worker => "hashAndUploadWithoutTheReadWorker",
+    resume_with_the_part_size_the_server_fixed => "resumeWithThePartSizeTheServerFixed",
     upload_one_byte => "uploadOneByte",
     upload_exactly_one_mib => "uploadExactlyOneMiB",
     upload_2_5_mib_in_512_kib_parts => "uploadTwoAndAHalfMiBInHalfMiBParts",

@@ -1,9 +1,7 @@
-//! Reading a `Blob` in slices. Each slice is dropped as soon as its read has
-//! started (Chromium keeps a slice's backing data alive until it is
-//! collected), and reads run ahead of the hashing so the disk and the CPU
-//! work at the same time.
+//! Reading a `Blob`: the pass over the whole file (slices from [`Reader`],
+//! hashed in steps of at most 4 MiB: the SHA-1, and for an upload the
+//! parts' MD5s), and single reads of a part.
 
-use std::collections::VecDeque;
 use std::task::Poll;
 
 use futures_util::FutureExt;
@@ -13,37 +11,29 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
 use super::js;
-use super::wake::AbortWatch;
-use crate::hash::Sha1;
+pub use super::reader::ReadError;
+use super::reader::{Chunk, Reader};
+use super::wake::{sleep, AbortWatch};
+use crate::hash::{PartMd5s, Sha1};
 use crate::protocol::to_hex;
 
-/// Bytes per read while hashing: large slices read markedly faster.
-const READ_CHUNK: u64 = 8 << 20;
-/// Reads kept in flight ahead of the hashing.
-const READ_AHEAD: usize = 2;
 /// Hashing step between progress reports (the API promises ≤ 4 MiB).
 const HASH_STEP: usize = 4 << 20;
+/// Longest run of hashing steps in one task: then the page gets a turn
+/// (a task over 50 ms is a "long task" that makes the page feel stuck).
+const TASK_BUDGET_MS: f64 = 10.0;
 
-/// Why reading stopped.
-pub enum ReadError {
-    Aborted,
-    /// The browser could not read the file (moved, changed, revoked).
-    Unreadable(String),
-}
-
-/// Starts reading `start..end` of `blob`.
-pub fn start_read(blob: &Blob, start: u64, end: u64) -> Result<JsFuture, ReadError> {
+/// Reads `start..end` of `blob` (one part), or stops at the abort.
+pub async fn read(
+    blob: &Blob,
+    start: u64,
+    end: u64,
+    abort: &AbortWatch,
+) -> Result<ArrayBuffer, ReadError> {
     let slice = blob
         .slice_with_f64_and_f64(start as f64, end as f64)
         .map_err(|e| ReadError::Unreadable(js::describe_thrown(&e)))?;
-    Ok(JsFuture::from(slice.array_buffer()))
-}
-
-/// Awaits a read, or the abort, whichever comes first.
-pub async fn finish_read(
-    read: &mut JsFuture,
-    abort: &AbortWatch,
-) -> Result<ArrayBuffer, ReadError> {
+    let mut read = JsFuture::from(slice.array_buffer());
     std::future::poll_fn(|cx| {
         if abort.poll_aborted(cx).is_ready() {
             return Poll::Ready(Err(ReadError::Aborted));
@@ -57,43 +47,62 @@ pub async fn finish_read(
     .await
 }
 
-/// SHA-1 of the whole blob, lowercase hex. `on_progress` gets the bytes
-/// hashed so far after every step of at most 4 MiB.
-pub async fn sha1_hex(
+/// What the pass over the whole file computes.
+pub struct Hashes {
+    /// The SHA-1, lowercase hex.
+    pub sha1: String,
+    /// The parts' MD5s, when asked for.
+    pub part_md5s: Option<PartMd5s>,
+}
+
+/// Reads the whole blob once: its SHA-1 and, with `part_size`, the MD5 of
+/// each part of that size. `on_progress` gets the bytes hashed so far
+/// after every step of at most 4 MiB.
+pub async fn hash(
     blob: &Blob,
     abort: &AbortWatch,
+    part_size: Option<u64>,
     mut on_progress: impl FnMut(u64),
-) -> Result<String, ReadError> {
+) -> Result<Hashes, ReadError> {
     let size = blob.size() as u64;
-    let mut hasher = Sha1::new();
-    let mut scratch = vec![0u8; READ_CHUNK.min(size) as usize];
-    let mut reads = VecDeque::new();
-    let mut next_start = 0u64;
+    let mut sha1 = Sha1::new();
+    let mut part_md5s = part_size.map(|part_size| PartMd5s::new(size, part_size));
+    // The bytes being hashed must be in wasm memory: each step is copied
+    // into this buffer first (a memcpy, cheap next to hashing).
+    let mut scratch = vec![0u8; (HASH_STEP as u64).min(size) as usize];
+    let mut reader = Reader::new(blob, size);
     let mut hashed = 0u64;
-    while hashed < size {
-        while reads.len() < READ_AHEAD && next_start < size {
-            let end = (next_start + READ_CHUNK).min(size);
-            reads.push_back((
-                start_read(blob, next_start, end)?,
-                (end - next_start) as usize,
-            ));
-            next_start = end;
-        }
-        let Some((mut read, len)) = reads.pop_front() else {
-            break;
-        };
-        let buffer = finish_read(&mut read, abort).await?;
-        let chunk = &mut scratch[..len];
-        Uint8Array::new(&buffer).copy_to(chunk);
-        drop(buffer);
-        for step in chunk.chunks(HASH_STEP) {
-            hasher.update(step);
-            hashed += step.len() as u64;
+    while let Some(Chunk { buffer, len }) = reader.next(abort).await? {
+        let len = len as usize;
+        let mut at = 0;
+        let mut resumed = js::now();
+        while at < len {
+            if js::now() - resumed > TASK_BUDGET_MS {
+                sleep(0.0).await;
+                if abort.aborted() {
+                    return Err(ReadError::Aborted);
+                }
+                resumed = js::now();
+            }
+            let step = HASH_STEP.min(len - at);
+            let chunk = &mut scratch[..step];
+            Uint8Array::new_with_byte_offset_and_length(&buffer, at as u32, step as u32)
+                .copy_to(chunk);
+            sha1.update(chunk);
+            if let Some(part_md5s) = &mut part_md5s {
+                part_md5s.update(chunk);
+            }
+            at += step;
+            hashed += step as u64;
             on_progress(hashed);
         }
+        reader.give_back(buffer);
     }
     if abort.aborted() {
         return Err(ReadError::Aborted);
     }
-    Ok(to_hex(&hasher.finalize()))
+    Ok(Hashes {
+        sha1: to_hex(&sha1.finalize()),
+        part_md5s,
+    })
 }

@@ -8,6 +8,7 @@ use futures_util::future::{select, Either};
 use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
+use web_sys::Blob;
 use web_sys::{AbortController, Request, RequestInit, Response};
 
 use super::js;
@@ -28,7 +29,7 @@ impl Drop for AbortOnDrop {
 /// Whether a failure was a timeout is decided here, by which future won,
 /// never from the error's name: engines differ in what an aborted fetch
 /// rejects with.
-pub async fn send(method: &str, url: &str, body: Option<&Uint8Array>, timeout_ms: f64) -> Reply {
+pub async fn send(method: &str, url: &str, body: Option<&Blob>, timeout_ms: f64) -> Reply {
     let controller = AbortController::new().expect("AbortController is available");
     let guard = AbortOnDrop(controller);
     let init = RequestInit::new();

@@ -7,6 +7,7 @@ mod http;
 mod input;
 mod js;
 mod progress;
+mod reader;
 mod upload;
 mod wake;
 
@@ -45,7 +46,9 @@ pub async fn hash_file(file: JsValue, options: JsValue) -> Result<JsValue, JsVal
     let result = async {
         let input = input::file(&file, true)?;
         let on_progress = input::hash_options(&options)?;
-        hash(&input, on_progress.as_ref(), &watch).await
+        hash(&input, None, on_progress.as_ref(), &watch)
+            .await
+            .map(|hashes| hashes.sha1)
     };
     result
         .await
@@ -63,13 +66,21 @@ async fn run_upload(
     if watch.aborted() {
         return Err(Stop::Aborted);
     }
-    let file_sha = hash(&input, hooks.on_progress.as_ref(), watch).await?;
+    let hashes = hash(
+        &input,
+        Some(options.part_size),
+        hooks.on_progress.as_ref(),
+        watch,
+    )
+    .await?;
+    let file_sha = hashes.sha1;
     let signature = sign(&input, &file_sha, &hooks.get_signature, watch).await?;
     let session = Session {
         blob: &input.blob,
         size: input.size,
         file_sha: &file_sha,
         signature: &signature,
+        part_md5s: hashes.part_md5s.as_ref(),
         options,
         on_progress: hooks.on_progress.as_ref(),
         abort: watch,
@@ -87,21 +98,23 @@ async fn run_upload(
         .build())
 }
 
-/// Hashes the file, reporting the "hash" stage.
+/// Hashes the file (and with `part_size`, its parts), reporting the
+/// "hash" stage.
 async fn hash(
     input: &input::Input,
+    part_size: Option<u64>,
     on_progress: Option<&js_sys::Function>,
     watch: &AbortWatch,
-) -> Result<String, Stop> {
+) -> Result<blob::Hashes, Stop> {
     let mut meter = Meter::new(ProgressStage::Hash, input.size, js::now());
     progress::report(on_progress, &meter.report());
-    let result = blob::sha1_hex(&input.blob, watch, |hashed| {
+    let result = blob::hash(&input.blob, watch, part_size, |hashed| {
         let report = meter.advance(hashed - meter.loaded(), js::now());
         progress::report(on_progress, &report);
     })
     .await;
     match result {
-        Ok(sha) => Ok(sha),
+        Ok(hashes) => Ok(hashes),
         Err(ReadError::Aborted) => Err(Stop::Aborted),
         Err(ReadError::Unreadable(detail)) => Err(Stop::Failed(unreadable(Stage::Hash, &detail))),
     }

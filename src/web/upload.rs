@@ -9,16 +9,16 @@ use std::task::Poll;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use js_sys::{Function, Uint8Array};
-use md5::{Digest, Md5};
 use web_sys::Blob;
 
-use super::blob::{finish_read, start_read, ReadError};
+use super::blob::{self, ReadError};
 use super::http::send;
 use super::js;
 use super::progress::report;
 use super::wake::{sleep, AbortWatch};
 use crate::engine::{Engine, Outcome, PartJob, PartReply, Step};
 use crate::error::{client_code, Stage, UploadError};
+use crate::hash::{Md5, PartMd5s};
 use crate::options::Options;
 use crate::protocol::{to_hex, FinishQuery, InitQuery, PartQuery};
 use crate::reply::Reply;
@@ -41,6 +41,8 @@ pub struct Session<'a> {
     pub size: u64,
     pub file_sha: &'a str,
     pub signature: &'a str,
+    /// The parts' MD5s from the hashing pass (for the part size asked for).
+    pub part_md5s: Option<&'a PartMd5s>,
     pub options: Options,
     pub on_progress: Option<&'a Function>,
     pub abort: &'a AbortWatch,
@@ -149,23 +151,30 @@ impl Session<'_> {
         )
     }
 
-    /// Reads the part, hashes it and sends it, unless the server already
-    /// holds the same bytes. Only this part's bytes are in memory meanwhile.
+    /// Sends the part straight from the file (a `Blob` slice as the body:
+    /// no copy in JavaScript memory), unless the server already holds the
+    /// same bytes. Its MD5 comes from the hashing pass; only for a part
+    /// size the server fixed otherwise is the part read and hashed here.
     async fn part(&self, job: PartJob) -> Completion {
         let part = job.part;
-        let buffer = match start_read(self.blob, part.offset, part.end()) {
-            Ok(mut read) => finish_read(&mut read, self.abort).await,
-            Err(error) => Err(error),
+        let data_md5 = match self.part_md5s.and_then(|md5s| md5s.get(&part)) {
+            Some(md5) => to_hex(&md5),
+            None => match blob::read(self.blob, part.offset, part.end(), self.abort).await {
+                Ok(buffer) => to_hex(&Md5::digest(&Uint8Array::new(&buffer).to_vec())),
+                Err(ReadError::Aborted) => return Completion::Aborted,
+                Err(ReadError::Unreadable(detail)) => return Completion::Unreadable(detail),
+            },
         };
-        let body = match buffer {
-            Ok(buffer) => Uint8Array::new(&buffer),
-            Err(ReadError::Aborted) => return Completion::Aborted,
-            Err(ReadError::Unreadable(detail)) => return Completion::Unreadable(detail),
-        };
-        let data_md5 = to_hex(&Md5::digest(body.to_vec()));
         if job.known_md5.as_deref() == Some(data_md5.as_str()) {
             return Completion::Part(part.index, PartReply::AlreadyStored);
         }
+        let body = match self
+            .blob
+            .slice_with_f64_and_f64(part.offset as f64, part.end() as f64)
+        {
+            Ok(body) => body,
+            Err(error) => return Completion::Unreadable(js::describe_thrown(&error)),
+        };
         let query = PartQuery {
             file_sha: self.file_sha.to_owned(),
             offset: part.offset,

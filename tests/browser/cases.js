@@ -140,6 +140,22 @@ export const cases = {
     }
   },
 
+  async hashAndUploadWithoutTheReadWorker(api, env) {
+    // Where no Worker can be made (a CSP without blob: workers), the page
+    // reads the file itself: same digests, same upload.
+    globalThis.__vodUgcUploadNoWorker = true;
+    try {
+      for (const [i, size] of [4 * MIB + 1, 8 * MIB, 8 * MIB + 3, 19 * MIB + 5].entries()) {
+        const blob = new Blob([bytes(size, 7000 + i)]);
+        assertEq(await api.hashFile(blob), await webCryptoSha1(blob), `SHA-1 of ${size} bytes read on the page`);
+      }
+      const { result } = await uploadAndVerify(api, env, makeFile(9 * MIB + 77, 7100));
+      assertEq(result.partsUploaded, 10, "10 parts");
+    } finally {
+      delete globalThis.__vodUgcUploadNoWorker;
+    }
+  },
+
   async hashReportsProgressEvery4MiB(api) {
     const blob = new Blob([bytes(21 * MIB + 5, 77)]);
     const seen = [];
@@ -222,6 +238,28 @@ export const cases = {
     assert(result.partsSkipped >= 4, `every part reported done was skipped (skipped ${result.partsSkipped})`);
     assertEq(result.partsSkipped + result.partsUploaded, 13, "every part accounted for");
     assertEq(result.bytesUploaded, file.size - result.partsSkipped * MIB, "only missing bytes sent");
+  },
+
+  async resumeWithThePartSizeTheServerFixed(api, env) {
+    // The first try uses 512 KiB parts; the second asks for 1 MiB, but the
+    // server holds 512 KiB parts and fixes that size: the MD5s computed
+    // while hashing (for 1 MiB parts) do not apply, parts are hashed as sent.
+    const file = makeFile(6 * MIB + 1234, 7200);
+    const controller = new AbortController();
+    let parts = 0;
+    await expectRejection(
+      api.upload(file, options(env, {
+        partSize: 524288,
+        concurrency: 1,
+        signal: controller.signal,
+        onProgress: (p) => { if (p.stage === "upload" && p.loaded > 0 && ++parts === 3) controller.abort(); },
+      })),
+      (e) => assertEq(e.name, "AbortError", `abort rejects with an AbortError (got ${e.name}: ${e.message})`),
+    );
+    const { result } = await uploadAndVerify(api, env, file, { partSize: 1048576 });
+    assert(result.resumed, "resumed: true");
+    assert(result.partsSkipped >= 3, `the parts stored before the abort were skipped (skipped ${result.partsSkipped})`);
+    assertEq(result.partsSkipped + result.partsUploaded, 13, "13 parts of 512 KiB, every one accounted for");
   },
 
   async abortWhileHashing(api) {
