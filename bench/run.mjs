@@ -274,9 +274,9 @@ async function measureHashing(page, opts, expectedSha, size) {
   const how = [
     observed ? `${fmt(observed / MiB, 2)} MiB slices` : null,
     probe.streams ? `Blob.stream() (${probe.streams}×)` : null,
-    probe.workers ? `a Worker (${probe.workers}×; its reads are not seen)` : null,
+    probe.workers ? `in a Worker (${probe.workers} started; reads there are not seen)` : null,
   ].filter(Boolean).join(", ") || "nothing the page can see";
-  log(`hashing: ours reads with ${how}; peers read ${fmt(slice / MiB, 2)} MiB slices`);
+  log(`hashing: ours reads: ${how}; peers read ${fmt(slice / MiB, 2)} MiB slices`);
 
   const results = { slice, observedSlice: observed, how, mem: {}, disk: {}, buffer: {}, mismatches: [] };
   const check = (what, hex) => {
@@ -510,14 +510,14 @@ function buildTable(res, opts) {
 
   if (res.hash) {
     const h = res.hash;
-    const sliceLabel = `${fmt(h.slice / MiB, h.slice % MiB ? 2 : 0)} MiB slices${h.observedSlice ? "" : " (ours reads no slices)"}`;
+    const sliceLabel = `${fmt(h.slice / MiB, h.slice % MiB ? 2 : 0)} MiB slices`;
     const med = {};
     for (const src of ["mem", "disk"]) {
       med[src] = {};
       for (const m of HASH_METHODS) med[src][m] = median(h[src][m]);
     }
     const names = {
-      ours: `ours: \`hashFile\` (reads ${h.how})`,
+      ours: `ours: \`hashFile\` (reads: ${h.how})`,
       "hash-wasm": `hash-wasm SHA-1, ${sliceLabel}, read then update in turn`,
       "js-sha1": `js-sha1, ${sliceLabel}, read then update in turn`,
       webcrypto: "WebCrypto SHA-1 one-shot: `arrayBuffer()` of it all, then `digest`",
