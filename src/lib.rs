@@ -12,6 +12,7 @@
 pub mod engine;
 pub mod error;
 pub mod hash;
+pub mod json;
 pub mod options;
 pub mod plan;
 pub mod progress;

@@ -6,7 +6,7 @@
 //! strings, a list entry's hash under another name or absent) because the
 //! public pages describing the protocol are not consistent; building is strict.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use crate::json::{self, push_unsigned, Value, Writer};
 
 /// The public endpoint of the real service.
 pub const DEFAULT_ENDPOINT: &str = "https://vod2.qcloud.com/v2/index.php";
@@ -82,8 +82,7 @@ pub mod code {
 pub const PART_SIZES: [u64; 2] = [524_288, 1_048_576];
 
 /// Query of InitUploadUGC (GET).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InitQuery {
     pub file_sha: String,
     pub file_size: u64,
@@ -92,8 +91,7 @@ pub struct InitQuery {
 }
 
 /// Query of UploadPartUGC (POST, the part's bytes as the body).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartQuery {
     pub file_sha: String,
     pub offset: u64,
@@ -103,23 +101,54 @@ pub struct PartQuery {
 }
 
 /// Query of FinishUploadUGC (GET).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FinishQuery {
     pub file_sha: String,
     pub signature: String,
 }
 
 /// Builds the full request URL of a call: the endpoint with `Action` and the
-/// call's parameters appended to its query string.
+/// call's parameters appended to its query string
+/// (`application/x-www-form-urlencoded`, as a form would send them).
 pub fn request_url(endpoint: &str, action: Action, params: &[(&str, &str)]) -> String {
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    query.append_pair("Action", action.as_str());
+    let mut url = String::with_capacity(endpoint.len() + 256);
+    url.push_str(endpoint);
+    url.push(if endpoint.contains('?') { '&' } else { '?' });
+    url.push_str("Action=");
+    url.push_str(action.as_str());
     for (name, value) in params {
-        query.append_pair(name, value);
+        url.push('&');
+        push_form_encoded(&mut url, name);
+        url.push('=');
+        push_form_encoded(&mut url, value);
     }
-    let separator = if endpoint.contains('?') { '&' } else { '?' };
-    format!("{endpoint}{separator}{}", query.finish())
+    url
+}
+
+/// Appends `text` form-encoded: ASCII letters, digits and `*-._` as they
+/// are, space as `+`, every other byte as `%XX`.
+fn push_form_encoded(out: &mut String, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &byte in text.as_bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            _ => {
+                out.push('%');
+                out.push(HEX[usize::from(byte >> 4)] as char);
+                out.push(HEX[usize::from(byte & 15)] as char);
+            }
+        }
+    }
+}
+
+/// The decimal digits of `value`.
+fn decimal(value: u64) -> String {
+    let mut out = String::new();
+    push_unsigned(&mut out, value);
+    out
 }
 
 impl InitQuery {
@@ -129,8 +158,8 @@ impl InitQuery {
             Action::InitUploadUgc,
             &[
                 ("fileSha", &self.file_sha),
-                ("fileSize", &self.file_size.to_string()),
-                ("dataSize", &self.data_size.to_string()),
+                ("fileSize", &decimal(self.file_size)),
+                ("dataSize", &decimal(self.data_size)),
                 ("signature", &self.signature),
             ],
         )
@@ -144,8 +173,8 @@ impl PartQuery {
             Action::UploadPartUgc,
             &[
                 ("fileSha", &self.file_sha),
-                ("offset", &self.offset.to_string()),
-                ("dataSize", &self.data_size.to_string()),
+                ("offset", &decimal(self.offset)),
+                ("dataSize", &decimal(self.data_size)),
                 ("dataMd5", &self.data_md5),
                 ("signature", &self.signature),
             ],
@@ -164,69 +193,27 @@ impl FinishQuery {
 }
 
 /// A part the server already holds, as listed in a resume answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListedPart {
-    #[serde(deserialize_with = "lenient_u64")]
     pub offset: u64,
-    #[serde(deserialize_with = "lenient_u64")]
     pub data_size: u64,
     /// MD5 of the stored part. One public example names this field
     /// `dataSha`; others leave it out, and then offset and size are enough.
-    #[serde(
-        default,
-        alias = "dataSha",
-        deserialize_with = "lenient_hash",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub data_md5: Option<String>,
 }
 
 /// Any answer of the three calls. Fields a call does not use are absent.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Answer {
-    #[serde(deserialize_with = "lenient_i64")]
     pub code: i64,
-    #[serde(default, deserialize_with = "lenient_string")]
     pub message: String,
-    #[serde(
-        default,
-        deserialize_with = "lenient_opt_string",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub code_desc: Option<String>,
     /// `1` means the same request may succeed if sent again.
-    #[serde(
-        default,
-        deserialize_with = "lenient_opt_flag",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub can_retry: Option<u8>,
-    #[serde(
-        default,
-        deserialize_with = "lenient_opt_string",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub file_id: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient_opt_string",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub url: Option<String>,
     /// InitUploadUGC with code 1: the part size fixed by the earlier attempt.
-    #[serde(
-        default,
-        deserialize_with = "lenient_opt_u64",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub data_size: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient_parts",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub list_parts: Option<Vec<ListedPart>>,
 }
 
@@ -249,16 +236,81 @@ impl Answer {
         }
     }
 
-    /// Parses an answer body. `None` when it is not a JSON object with a code.
+    /// Parses an answer body. `None` when it is not a JSON object with a
+    /// code. Tolerant (see the module documentation): numbers may come as
+    /// strings and strings as numbers, `canRetry` as a boolean; a field of
+    /// the wrong kind counts as absent; a `listParts` entry needs an offset
+    /// and a size, and its hash may be named `dataMd5` or `dataSha`.
     pub fn parse(body: &[u8]) -> Option<Answer> {
-        match serde_json::from_slice(body).ok()? {
-            object @ serde_json::Value::Object(_) => serde_json::from_value(object).ok(),
-            _ => None,
+        let answer = json::parse(body)?;
+        if !matches!(answer, Value::Object(_)) {
+            return None;
         }
+        let text = |name: &str| answer.get(name).and_then(Value::to_text);
+        let list_parts = match answer.get("listParts") {
+            Some(Value::Array(entries)) => Some(
+                entries
+                    .iter()
+                    .map(ListedPart::from_json)
+                    .collect::<Option<Vec<_>>>()?,
+            ),
+            _ => None,
+        };
+        Some(Answer {
+            code: answer.get("code")?.as_i64()?,
+            message: text("message").unwrap_or_default(),
+            code_desc: text("codeDesc"),
+            can_retry: answer.get("canRetry").and_then(|flag| match flag {
+                Value::Bool(b) => Some(u8::from(*b)),
+                other => other.as_i64().map(|v| u8::from(v == 1)),
+            }),
+            file_id: text("fileId"),
+            url: text("url"),
+            data_size: answer.get("dataSize").and_then(Value::as_u64),
+            list_parts,
+        })
     }
 
+    /// The answer as JSON, fields in the protocol's order, absent ones left
+    /// out.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("an Answer always serializes")
+        let mut json = Writer::object();
+        json.integer("code", self.code)
+            .string("message", &self.message);
+        if let Some(desc) = &self.code_desc {
+            json.string("codeDesc", desc);
+        }
+        if let Some(flag) = self.can_retry {
+            json.integer("canRetry", i64::from(flag));
+        }
+        if let Some(file_id) = &self.file_id {
+            json.string("fileId", file_id);
+        }
+        if let Some(url) = &self.url {
+            json.string("url", url);
+        }
+        if let Some(size) = self.data_size {
+            json.raw("dataSize", &decimal(size));
+        }
+        if let Some(parts) = &self.list_parts {
+            let mut list = String::from("[");
+            for (i, part) in parts.iter().enumerate() {
+                if i > 0 {
+                    list.push(',');
+                }
+                let mut entry = Writer::object();
+                entry
+                    .raw("offset", &decimal(part.offset))
+                    .raw("dataSize", &decimal(part.data_size));
+                if let Some(md5) = &part.data_md5 {
+                    entry.string("dataMd5", md5);
+                }
+                list.push_str(&entry.finish());
+            }
+            list.push(']');
+            json.raw("listParts", &list);
+        }
+        json.finish()
     }
 
     pub fn is_failure(&self) -> bool {
@@ -296,103 +348,19 @@ pub fn to_hex(bytes: &[u8]) -> String {
     out
 }
 
-// ---- lenient field parsing -------------------------------------------------
-
-/// A JSON scalar as a server may send it: integer, float, string or bool.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Scalar {
-    Int(i64),
-    Uint(u64),
-    Float(f64),
-    Bool(bool),
-    Text(String),
-    Null(()),
-}
-
-impl Scalar {
-    fn as_i64(&self) -> Option<i64> {
-        match self {
-            Scalar::Int(v) => Some(*v),
-            Scalar::Uint(v) => i64::try_from(*v).ok(),
-            Scalar::Float(v) if v.fract() == 0.0 && v.abs() < 9.0e15 => Some(*v as i64),
-            Scalar::Text(s) => s.trim().parse().ok(),
-            _ => None,
-        }
-    }
-
-    fn as_u64(&self) -> Option<u64> {
-        match self {
-            Scalar::Uint(v) => Some(*v),
-            Scalar::Text(s) => s.trim().parse().ok(),
-            other => other.as_i64().and_then(|v| u64::try_from(v).ok()),
-        }
-    }
-
-    fn into_string(self) -> Option<String> {
-        match self {
-            Scalar::Text(s) => Some(s),
-            Scalar::Int(v) => Some(v.to_string()),
-            Scalar::Uint(v) => Some(v.to_string()),
-            Scalar::Float(v) => Some(v.to_string()),
-            Scalar::Bool(_) | Scalar::Null(()) => None,
-        }
-    }
-}
-
-fn invalid<E: serde::de::Error>(what: &str) -> E {
-    E::custom(format!("expected {what}"))
-}
-
-fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    Scalar::deserialize(d)?
-        .as_i64()
-        .ok_or_else(|| invalid("an integer"))
-}
-
-fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    Scalar::deserialize(d)?
-        .as_u64()
-        .ok_or_else(|| invalid("a non-negative integer"))
-}
-
-fn lenient_opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    Ok(Scalar::deserialize(d)?.as_u64())
-}
-
-fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(Scalar::deserialize(d)?.into_string().unwrap_or_default())
-}
-
-fn lenient_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Scalar::deserialize(d)?.into_string())
-}
-
-fn lenient_opt_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
-    Ok(match Scalar::deserialize(d)? {
-        Scalar::Bool(b) => Some(u8::from(b)),
-        other => other.as_i64().map(|v| u8::from(v == 1)),
-    })
-}
-
-/// A hash that is not a string (or is empty) counts as absent.
-fn lenient_hash<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Scalar::deserialize(d)? {
-        Scalar::Text(s) if !s.is_empty() => Some(s.to_ascii_lowercase()),
-        _ => None,
-    })
-}
-
-/// `listParts` as an array of entries; anything else counts as absent.
-fn lenient_parts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<ListedPart>>, D::Error> {
-    let value = serde_json::Value::deserialize(d)?;
-    match value {
-        serde_json::Value::Array(items) => items
-            .into_iter()
-            .map(|item| serde_json::from_value(item).map_err(serde::de::Error::custom))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        _ => Ok(None),
+impl ListedPart {
+    /// An entry of `listParts`: `None` without a usable offset and size. A
+    /// hash that is not a non-empty string counts as absent.
+    fn from_json(entry: &Value<'_>) -> Option<ListedPart> {
+        let hash = entry.get("dataMd5").or_else(|| entry.get("dataSha"));
+        Some(ListedPart {
+            offset: entry.get("offset")?.as_u64()?,
+            data_size: entry.get("dataSize")?.as_u64()?,
+            data_md5: match hash {
+                Some(Value::String(hash)) if !hash.is_empty() => Some(hash.to_ascii_lowercase()),
+                _ => None,
+            },
+        })
     }
 }
 
@@ -496,6 +464,87 @@ mod tests {
         assert!(Answer::parse(b"[1,2]").is_none());
         assert!(Answer::parse(br#"{"message":"no code"}"#).is_none());
         assert!(Answer::parse(br#"{"code":"abc"}"#).is_none());
+    }
+
+    #[test]
+    fn more_tolerance_and_what_still_fails() {
+        let a = Answer::parse(
+            br#"{"code":2.0,"canRetry":"1","fileId":"","url":null,"dataSize":-5,"message":7}"#,
+        )
+        .unwrap();
+        assert_eq!(a.code, 2);
+        assert!(a.can_retry());
+        assert_eq!(a.file_id.as_deref(), Some(""));
+        assert_eq!(a.url, None);
+        assert_eq!(a.data_size, None, "a negative size counts as absent");
+        assert_eq!(a.message, "7");
+        assert_eq!(
+            Answer::parse(br#"{"code":0,"canRetry":false}"#)
+                .unwrap()
+                .can_retry,
+            Some(0)
+        );
+        assert_eq!(
+            Answer::parse(br#"{"code":0,"canRetry":2}"#)
+                .unwrap()
+                .can_retry,
+            Some(0)
+        );
+        assert_eq!(
+            Answer::parse(br#"{"code":0,"listParts":"none"}"#)
+                .unwrap()
+                .list_parts,
+            None
+        );
+        let empty_hash =
+            Answer::parse(br#"{"code":1,"listParts":[{"offset":0,"dataSize":1,"dataMd5":""}]}"#)
+                .unwrap();
+        assert_eq!(empty_hash.list_parts.unwrap()[0].data_md5, None);
+        // An entry without its offset spoils the answer; so does bad JSON.
+        assert!(Answer::parse(br#"{"code":1,"listParts":[{"dataSize":1}]}"#).is_none());
+        assert!(Answer::parse(br#"{"code":0,}"#).is_none());
+        assert!(Answer::parse(br#"{"code":1.5}"#).is_none());
+        assert!(Answer::parse(br#"{"code":true}"#).is_none());
+        assert!(Answer::parse(b"").is_none());
+    }
+
+    #[test]
+    fn every_field_round_trips_and_is_the_json_serde_json_reads() {
+        let full = Answer {
+            code: code::RESUME,
+            message: "partly \"there\"\n".into(),
+            code_desc: Some("desc".into()),
+            can_retry: Some(1),
+            file_id: Some("7031868222808505913".into()),
+            url: Some("http://h/f.mp4".into()),
+            data_size: Some(524_288),
+            list_parts: Some(vec![
+                ListedPart {
+                    offset: 0,
+                    data_size: 524_288,
+                    data_md5: Some("ab".repeat(16)),
+                },
+                ListedPart {
+                    offset: 524_288,
+                    data_size: 100,
+                    data_md5: None,
+                },
+            ]),
+        };
+        let json = full.to_json();
+        assert_eq!(Answer::parse(json.as_bytes()), Some(full.clone()));
+        let serde = serde_json::json!({
+            "code": 1, "message": full.message, "codeDesc": "desc", "canRetry": 1,
+            "fileId": "7031868222808505913", "url": "http://h/f.mp4", "dataSize": 524288,
+            "listParts": [{"offset": 0, "dataSize": 524288, "dataMd5": "ab".repeat(16)},
+                          {"offset": 524288, "dataSize": 100}],
+        });
+        let written: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(written, serde);
+        assert!(
+            json.starts_with(r#"{"code":1,"message":"#),
+            "the protocol's order: {json}"
+        );
     }
 
     #[test]
