@@ -92,12 +92,9 @@ fn integer(text: &str) -> Option<i64> {
     // The digits and the power of ten they are scaled by.
     let fraction = fraction.trim_end_matches('0');
     let mut scale = exponent.checked_sub(i32::try_from(fraction.len()).ok()?)?;
-    let mut value: i128 = 0;
+    let mut value: u64 = 0;
     for b in whole.bytes().chain(fraction.bytes()) {
-        value = value * 10 + i128::from(b - b'0');
-        if value > i128::from(u64::MAX) {
-            return None;
-        }
+        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
     }
     while scale < 0 {
         if value % 10 != 0 {
@@ -107,13 +104,14 @@ fn integer(text: &str) -> Option<i64> {
         scale += 1;
     }
     while scale > 0 && value != 0 {
-        value *= 10;
+        value = value.checked_mul(10)?;
         scale -= 1;
-        if value > i128::from(u64::MAX) {
-            return None;
-        }
     }
-    i64::try_from(if negative { -value } else { value }).ok()
+    if negative {
+        0i64.checked_sub_unsigned(value)
+    } else {
+        i64::try_from(value).ok()
+    }
 }
 
 struct Parser<'a> {

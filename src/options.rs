@@ -56,11 +56,49 @@ impl Default for Options {
     }
 }
 
+/// A JavaScript number as a person would write it, for messages (without
+/// `f64`'s `Display`, whose code is large in a wasm module).
+pub fn number_text(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".into();
+    }
+    let mut out = String::new();
+    if value < 0.0 {
+        out.push('-');
+    }
+    let magnitude = value.abs();
+    if magnitude.is_infinite() {
+        out.push_str("Infinity");
+    } else if magnitude >= 1e18 {
+        out.push_str("a huge number");
+    } else {
+        let whole = magnitude.trunc();
+        crate::json::push_unsigned(&mut out, whole as u64);
+        // Up to six decimals, rounded, trailing zeros dropped.
+        let mut fraction = ((magnitude - whole) * 1e6).round() as u64;
+        if fraction > 0 && fraction < 1_000_000 {
+            out.push('.');
+            let mut digits = [b'0'; 6];
+            for digit in digits.iter_mut().rev() {
+                *digit = b'0' + (fraction % 10) as u8;
+                fraction /= 10;
+            }
+            let used = digits
+                .iter()
+                .rposition(|&d| d != b'0')
+                .map_or(0, |at| at + 1);
+            out.extend(digits[..used].iter().map(|&d| d as char));
+        }
+    }
+    out
+}
+
 /// Checks an integer option given as a JavaScript number.
 pub fn integer_option(name: &str, value: f64, (min, max): (u64, u64)) -> Result<u64, UploadError> {
     if value.fract() != 0.0 || value < min as f64 || value > max as f64 {
         return Err(UploadError::bad_input(format!(
-            "option {name} must be an integer from {min} to {max}, not {value}"
+            "option {name} must be an integer from {min} to {max}, not {}",
+            number_text(value)
         )));
     }
     Ok(value as u64)
@@ -73,8 +111,10 @@ impl Options {
             "partSize" => {
                 if !PART_SIZES.iter().any(|&size| size as f64 == value) {
                     return Err(UploadError::bad_input(format!(
-                        "option partSize must be {} or {}, not {value}",
-                        PART_SIZES[0], PART_SIZES[1]
+                        "option partSize must be {} or {}, not {}",
+                        PART_SIZES[0],
+                        PART_SIZES[1],
+                        number_text(value)
                     )));
                 }
                 self.part_size = value as u64;
@@ -141,6 +181,24 @@ mod tests {
             let e = o.set_number(name, value).unwrap_err();
             assert_eq!(e.code, BAD_INPUT);
             assert!(e.message.contains(name), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn numbers_in_messages() {
+        for (value, text) in [
+            (0.0, "0"),
+            (524_288.0, "524288"),
+            (-1.0, "-1"),
+            (2.5, "2.5"),
+            (0.125, "0.125"),
+            (1.0 / 3.0, "0.333333"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+            (1e9, "1000000000"),
+        ] {
+            assert_eq!(number_text(value), text);
         }
     }
 

@@ -97,18 +97,29 @@ fn to_bytes(state: [u32; 4]) -> [u8; DIGEST_LEN] {
     out
 }
 
+/// One message: the same block in every lane (the rounds' code exists once
+/// in the module, for four lanes; a message alone is the rare case: the
+/// last parts of a file, a part size fixed by the server on resume).
 fn compress(state: &mut [u32; 4], blocks: &[u8]) {
     for block in blocks.chunks_exact(BLOCK_LEN) {
-        let m: [u32; 16] = core::array::from_fn(|i| {
-            u32::from_le_bytes([
+        let m: [Lanes; 16] = core::array::from_fn(|i| {
+            Lanes::splat(u32::from_le_bytes([
                 block[4 * i],
                 block[4 * i + 1],
                 block[4 * i + 2],
                 block[4 * i + 3],
-            ])
+            ]))
         });
-        rounds(state, &m);
+        let mut lanes = state.map(Lanes::splat);
+        rounds_x4(&mut lanes, &m);
+        *state = lanes.map(|lane| lane.lane::<0>());
     }
+}
+
+/// The 64 steps of one block in four lanes.
+#[inline(never)]
+fn rounds_x4(state: &mut [Lanes; 4], m: &[Lanes; 16]) {
+    rounds(state, m);
 }
 
 /// The MD5s of four messages of the same length, hashed side by side.
@@ -121,27 +132,27 @@ pub fn digest_x4(messages: [&[u8]; 4]) -> [[u8; DIGEST_LEN]; 4] {
         messages.iter().all(|m| m.len() == len),
         "digest_x4 hashes messages of one length"
     );
-    let mut state: [Lanes; 4] = INIT.map(Lanes::splat);
     let whole = len / BLOCK_LEN;
     let starts = messages.map(<[u8]>::as_ptr);
-    for block in 0..whole {
-        // SAFETY: `block < whole`, so 64 bytes from `block * 64` are in
-        // every message.
-        let m = unsafe { load_x4(starts, block * BLOCK_LEN) };
-        rounds(&mut state, &m);
-    }
     let tails = messages.map(|m| padding(&m[whole * BLOCK_LEN..], len as u64));
-    let tail_len = tails[0].1;
     let tail_starts = [
         tails[0].0.as_ptr(),
         tails[1].0.as_ptr(),
         tails[2].0.as_ptr(),
         tails[3].0.as_ptr(),
     ];
-    for at in (0..tail_len).step_by(BLOCK_LEN) {
-        // SAFETY: `at + 64 <= tail_len <= 128`, the tails' length.
-        let m = unsafe { load_x4(tail_starts, at) };
-        rounds(&mut state, &m);
+    let mut state: [Lanes; 4] = INIT.map(Lanes::splat);
+    for block in 0..whole + tails[0].1 / BLOCK_LEN {
+        // SAFETY: below `whole`, 64 bytes from `block * 64` are in every
+        // message; after it, in every tail (`tails[_].1` bytes long).
+        let m = unsafe {
+            if block < whole {
+                load_x4(starts, block * BLOCK_LEN)
+            } else {
+                load_x4(tail_starts, (block - whole) * BLOCK_LEN)
+            }
+        };
+        rounds_x4(&mut state, &m);
     }
     let words = |j: usize| -> [u32; 4] {
         state.map(|lanes| match j {
@@ -198,7 +209,7 @@ fn i<W: Word>(b: W, c: W, d: W) -> W {
     c.xor(b.or(d.not()))
 }
 
-/// The 64 steps of one block, for one message (`u32`) or four (`Lanes`).
+/// The 64 steps of one block, on one word or on lanes.
 #[inline(always)]
 fn rounds<W: Word>(state: &mut [W; 4], m: &[W; 16]) {
     let [mut a, mut b, mut c, mut d] = *state;

@@ -173,6 +173,8 @@ fn maj(b: u32, c: u32, d: u32) -> u32 {
 }
 
 /// Hashes whole blocks into `state`; `blocks.len()` is a multiple of 64.
+/// Never inlined: one copy of the unrolled rounds in the module.
+#[inline(never)]
 fn compress(state: &mut [u32; 5], blocks: &[u8]) {
     for block in blocks.chunks_exact(BLOCK_LEN) {
         // SAFETY: `block` is 64 bytes.
