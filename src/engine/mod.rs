@@ -9,7 +9,7 @@
 //! including retry backoff, is a plain function of its inputs and is tested
 //! natively.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::error::{client_code, Stage, UploadError};
 use crate::options::{Options, MAX_RETRY_DELAY_MS};
@@ -108,9 +108,11 @@ struct Parts {
     /// Parts waiting to be tried again, with their bookkeeping.
     retrying: Vec<(u64, Tries)>,
     /// Parts in flight, with their failures so far.
-    in_flight: HashMap<u64, u64>,
+    /// (Few: at most `concurrency`.)
+    in_flight: Vec<(u64, u64)>,
     /// MD5s of parts the server listed, to check against the local bytes.
-    known_md5: HashMap<u64, String>,
+    /// Sorted by part index.
+    known_md5: Vec<(u64, String)>,
     uploaded: u64,
     skipped: u64,
     bytes_uploaded: u64,
@@ -199,13 +201,17 @@ impl Engine {
                         .reduce(f64::min);
                     return Step::Wait { until };
                 };
-                parts.in_flight.insert(index, failures);
+                parts.in_flight.push((index, failures));
                 Step::Part(PartJob {
                     part: parts
                         .plan
                         .part(index)
                         .expect("only planned parts are queued"),
-                    known_md5: parts.known_md5.get(&index).cloned(),
+                    known_md5: parts
+                        .known_md5
+                        .binary_search_by_key(&index, |(i, _)| *i)
+                        .ok()
+                        .map(|at| parts.known_md5[at].1.clone()),
                 })
             }
             Phase::Finish {
@@ -294,9 +300,10 @@ impl Engine {
         let Phase::Parts(parts) = &mut self.phase else {
             return;
         };
-        let Some(failures) = parts.in_flight.remove(&index) else {
+        let Some(at) = parts.in_flight.iter().position(|(i, _)| *i == index) else {
             return;
         };
+        let (_, failures) = parts.in_flight.swap_remove(at);
         let len = parts.plan.part(index).map_or(0, |p| p.len);
         let reply = match reply {
             PartReply::AlreadyStored => {
@@ -401,26 +408,36 @@ impl Engine {
             Ok(plan) => plan,
             Err(_) => return self.fail(bad_answer(Stage::Init, &format!("part size {part_size}"))),
         };
-        let mut held = HashMap::new();
+        // (part index, its MD5 if listed), sorted; for an index listed
+        // twice, the last entry counts.
+        let mut held: Vec<(u64, Option<String>)> = Vec::new();
         for entry in listed {
             // An entry that is not one of our parts (other size, odd offset)
             // is ignored: that part is simply sent again.
             if let Ok(part) = plan.check(entry.offset, entry.data_size) {
-                held.insert(part.index, entry.data_md5.clone());
+                let md5 = entry.data_md5.clone();
+                match held.binary_search_by_key(&part.index, |(index, _)| *index) {
+                    Ok(at) => held[at].1 = md5,
+                    Err(at) => held.insert(at, (part.index, md5)),
+                }
             }
         }
         let mut meter = Meter::new(ProgressStage::Upload, self.file_size, now);
-        let mut known_md5 = HashMap::new();
+        let mut held = held.into_iter().peekable();
+        let mut known_md5 = Vec::new();
         let mut fresh = VecDeque::new();
         let mut skipped = 0;
         for part in plan.parts() {
-            match held.remove(&part.index) {
+            match held
+                .next_if(|(index, _)| *index == part.index)
+                .map(|(_, md5)| md5)
+            {
                 Some(None) => {
                     skipped += 1;
                     meter.skip(part.len);
                 }
                 Some(Some(md5)) => {
-                    known_md5.insert(part.index, md5);
+                    known_md5.push((part.index, md5));
                     fresh.push_back(part.index);
                 }
                 None => fresh.push_back(part.index),
@@ -432,7 +449,7 @@ impl Engine {
             resumed,
             fresh,
             retrying: Vec::new(),
-            in_flight: HashMap::new(),
+            in_flight: Vec::new(),
             known_md5,
             uploaded: 0,
             skipped,
