@@ -64,13 +64,7 @@ impl PartPlan {
         if !PART_SIZES.contains(&part_size) {
             return Err(PlanError::BadPartSize(part_size));
         }
-        if file_size == 0 {
-            return Err(PlanError::EmptyFile);
-        }
-        Ok(PartPlan {
-            file_size,
-            part_size,
-        })
+        PartPlan::fixed_by_server(file_size, part_size)
     }
 
     /// A plan with the part size a server fixed in an earlier attempt: any
