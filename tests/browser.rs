@@ -195,7 +195,11 @@ fn core_md5_matches_rustcrypto() {
     let reference = |bytes: &[u8]| -> [u8; 16] { md5::Md5::digest(bytes).into() };
 
     for len in (0..=200).chain([255, 256, 4096, 65_537, 150_000]) {
-        assert_eq!(Md5::digest(&data[..len]), reference(&data[..len]), "{len} bytes");
+        assert_eq!(
+            Md5::digest(&data[..len]),
+            reference(&data[..len]),
+            "{len} bytes"
+        );
         let messages: [&[u8]; 4] = core::array::from_fn(|j| &data[j * 150_000..j * 150_000 + len]);
         let digests = digest_x4(messages);
         for (j, message) in messages.iter().enumerate() {

@@ -133,6 +133,11 @@ impl Session<'_> {
         self.options.timeout_ms as f64
     }
 
+    /// A GET call (InitUploadUGC, FinishUploadUGC) within the time limit.
+    async fn get(&self, url: &str) -> Reply {
+        send("GET", url, None, self.timeout()).await
+    }
+
     async fn init(&self, part_size: u64) -> Completion {
         let query = InitQuery {
             file_sha: self.file_sha.to_owned(),
@@ -140,15 +145,7 @@ impl Session<'_> {
             data_size: part_size,
             signature: self.signature.to_owned(),
         };
-        Completion::Init(
-            send(
-                "GET",
-                &query.url(&self.options.endpoint),
-                None,
-                self.timeout(),
-            )
-            .await,
-        )
+        Completion::Init(self.get(&query.url(&self.options.endpoint)).await)
     }
 
     /// Sends the part straight from the file (a `Blob` slice as the body:
@@ -194,15 +191,7 @@ impl Session<'_> {
             file_sha: self.file_sha.to_owned(),
             signature: self.signature.to_owned(),
         };
-        Completion::Finish(
-            send(
-                "GET",
-                &query.url(&self.options.endpoint),
-                None,
-                self.timeout(),
-            )
-            .await,
-        )
+        Completion::Finish(self.get(&query.url(&self.options.endpoint)).await)
     }
 }
 
