@@ -21,6 +21,24 @@ impl ProgressStage {
     }
 }
 
+/// Why an upload is standing still, when it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiting {
+    /// The browser is offline: the upload goes on when it is back.
+    Offline,
+    /// A failed request waits for its retry's backoff, with nothing else in flight.
+    Retry,
+}
+
+impl Waiting {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Waiting::Offline => "offline",
+            Waiting::Retry => "retry",
+        }
+    }
+}
+
 /// One progress report.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Progress {
@@ -28,6 +46,8 @@ pub struct Progress {
     pub loaded: u64,
     pub total: u64,
     pub bytes_per_second: f64,
+    /// Set while the upload waits for the network or a retry.
+    pub waiting: Option<Waiting>,
 }
 
 /// Time constant of the smoothing: older samples fade out over about this long.
@@ -82,6 +102,7 @@ impl Meter {
             loaded: self.loaded,
             total: self.total,
             bytes_per_second: self.rate.unwrap_or(0.0),
+            waiting: None,
         }
     }
 

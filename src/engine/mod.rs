@@ -8,13 +8,21 @@
 //! Time is always passed in (`now`, milliseconds), so every decision,
 //! including retry backoff, is a plain function of its inputs and is tested
 //! natively.
+//!
+//! The network's state is an input too: bytes of a part body as they are
+//! sent ([`Engine::on_part_sent`]), the browser going offline and online
+//! ([`Engine::set_online`]), and a fresh signature ([`Engine::on_signature`])
+//! after the engine asked for one ([`Step::Sign`]). From them the engine
+//! decides how many parts may be in flight (fewer on a struggling link),
+//! when to wait without spending retries (offline), and when a signature
+//! has expired and is worth asking for once more.
 
 use std::collections::VecDeque;
 
 use crate::error::{client_code, Stage, UploadError};
 use crate::options::{Options, MAX_RETRY_DELAY_MS};
 use crate::plan::{Part, PartPlan};
-use crate::progress::{Meter, Progress, ProgressStage};
+use crate::progress::{Meter, Progress, ProgressStage, Waiting};
 use crate::protocol::{code, Answer};
 use crate::reply::Reply;
 
@@ -36,6 +44,9 @@ pub enum Step {
     Part(PartJob),
     /// Send FinishUploadUGC.
     Finish,
+    /// The signature expired: call `getSignature` again (same info), use
+    /// its answer for every later request, and feed [`Engine::on_signature`].
+    Sign,
     /// Nothing to start now. Poll again when a request ends, or at `until`
     /// (when a retry falls due).
     Wait { until: Option<f64> },
@@ -79,6 +90,21 @@ struct Tries {
     ready_at: f64,
 }
 
+/// A part request in flight.
+#[derive(Clone, Copy, Debug)]
+struct Flight {
+    index: u64,
+    /// Failed tries of this part before this one.
+    failures: u64,
+    /// Body bytes sent so far.
+    sent: u64,
+    /// Order in which requests started: failures of requests started before
+    /// the last cut in concurrency do not cut it again.
+    seq: u64,
+    /// The signature this request carries (0 the first, then one per refresh).
+    signature: u32,
+}
+
 /// Where the upload is.
 #[derive(Debug)]
 enum Phase {
@@ -90,7 +116,8 @@ enum Phase {
     Finish {
         parts: Parts,
         tries: Tries,
-        in_flight: bool,
+        /// The signature of the request in flight, if one is.
+        in_flight: Option<u32>,
     },
     Done(Outcome),
     Failed(UploadError),
@@ -107,15 +134,16 @@ struct Parts {
     fresh: VecDeque<u64>,
     /// Parts waiting to be tried again, with their bookkeeping.
     retrying: Vec<(u64, Tries)>,
-    /// Parts in flight, with their failures so far.
-    /// (Few: at most `concurrency`.)
-    in_flight: Vec<(u64, u64)>,
+    /// Parts in flight (few: at most `concurrency`).
+    in_flight: Vec<Flight>,
     /// MD5s of parts the server listed, to check against the local bytes.
     /// Sorted by part index.
     known_md5: Vec<(u64, String)>,
     uploaded: u64,
     skipped: u64,
     bytes_uploaded: u64,
+    /// Bytes of parts that are done (sent and stored, or skipped).
+    done: u64,
     meter: Meter,
 }
 
@@ -123,7 +151,92 @@ impl Parts {
     fn remaining(&self) -> usize {
         self.fresh.len() + self.retrying.len() + self.in_flight.len()
     }
+
+    /// Moves the meter up to the bytes done plus those sent in flight.
+    /// It never moves back: the bytes of a failed part count again only
+    /// once its retry has sent more than they were.
+    fn advance_meter(&mut self, now: f64) -> Progress {
+        let moved = self.done + self.in_flight.iter().map(|f| f.sent).sum::<u64>();
+        let step = moved.saturating_sub(self.meter.loaded());
+        self.meter.advance(step, now)
+    }
 }
+
+/// Parts in flight, adapted to the link: cut in half (down to 1) when a
+/// part stalls or fails on the network, one more after as many parts in a
+/// row succeed as are allowed in flight, up to the `concurrency` option
+/// (additive increase, multiplicative decrease, as TCP does).
+#[derive(Debug)]
+struct Window {
+    limit: u64,
+    max: u64,
+    /// Parts that succeeded since the limit last changed or a part failed.
+    successes: u64,
+    /// Sequence number of the next request to start.
+    next_seq: u64,
+    /// Requests started before this one do not cut the limit again.
+    cut_from: u64,
+}
+
+impl Window {
+    fn new(max: u64) -> Window {
+        Window {
+            limit: max,
+            max,
+            successes: 0,
+            next_seq: 0,
+            cut_from: 0,
+        }
+    }
+
+    fn start(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq - 1
+    }
+
+    fn succeeded(&mut self) {
+        self.successes += 1;
+        if self.limit < self.max && self.successes >= self.limit {
+            self.limit += 1;
+            self.successes = 0;
+        }
+    }
+
+    /// A request started as `seq` stalled or failed on the network: one cut
+    /// per round of requests, since the parts of one round share the link
+    /// and tend to fail together.
+    fn struggled(&mut self, seq: u64) {
+        self.successes = 0;
+        if seq >= self.cut_from {
+            self.limit = (self.limit / 2).max(1);
+            self.cut_from = self.next_seq;
+        }
+    }
+}
+
+/// The signature in use and whether asking for another may help.
+#[derive(Debug, Default)]
+struct Signature {
+    /// 0 for the first, plus one per refresh.
+    current: u32,
+    /// The current signature was accepted at least once: a -10002 now means
+    /// it expired, and a fresh one is worth asking for. A refreshed
+    /// signature refused at once is wrong for good.
+    proven: bool,
+    /// [`Step::Sign`] is due.
+    wanted: bool,
+    /// [`Step::Sign`] was given and its answer is awaited.
+    asked: bool,
+}
+
+impl Signature {
+    fn pending(&self) -> bool {
+        self.wanted || self.asked
+    }
+}
+
+/// Least time between two reports of bytes sent inside parts.
+pub const PROGRESS_INTERVAL_MS: f64 = 250.0;
 
 /// The upload state machine of one file.
 #[derive(Debug)]
@@ -133,6 +246,14 @@ pub struct Engine {
     phase: Phase,
     progress: VecDeque<Progress>,
     rng: u64,
+    online: bool,
+    window: Window,
+    signature: Signature,
+    /// What the last report said about waiting.
+    waiting: Option<Waiting>,
+    /// An upload-stage report was given (a waiting one before the parts).
+    upload_reported: bool,
+    last_report_ms: f64,
 }
 
 impl Engine {
@@ -145,22 +266,39 @@ impl Engine {
         );
         Engine {
             file_size,
-            options,
             phase: Phase::Init {
                 tries: Tries::default(),
                 in_flight: false,
             },
             progress: VecDeque::new(),
             rng: seed | 1,
+            online: true,
+            window: Window::new(options.concurrency),
+            signature: Signature::default(),
+            waiting: None,
+            upload_reported: false,
+            last_report_ms: f64::NEG_INFINITY,
+            options,
         }
     }
 
     /// What to do next, at time `now`.
     pub fn poll(&mut self, now: f64) -> Step {
-        let concurrency = self.options.concurrency as usize;
+        let step = self.next_step(now);
+        self.report_waiting(now);
+        step
+    }
+
+    fn next_step(&mut self, now: f64) -> Step {
+        let idle = !self.online || self.signature.asked;
+        if !idle && self.signature.wanted && !self.is_over() {
+            self.signature.wanted = false;
+            self.signature.asked = true;
+            return Step::Sign;
+        }
         match &mut self.phase {
             Phase::Init { tries, in_flight } => {
-                if *in_flight {
+                if *in_flight || idle {
                     Step::Wait { until: None }
                 } else if tries.ready_at > now {
                     Step::Wait {
@@ -176,9 +314,9 @@ impl Engine {
             Phase::Parts(parts) => {
                 if parts.remaining() == 0 {
                     self.start_finish(now);
-                    return self.poll(now);
+                    return self.next_step(now);
                 }
-                if parts.in_flight.len() >= concurrency {
+                if idle || parts.in_flight.len() as u64 >= self.window.limit {
                     return Step::Wait { until: None };
                 }
                 let due = parts
@@ -201,7 +339,13 @@ impl Engine {
                         .reduce(f64::min);
                     return Step::Wait { until };
                 };
-                parts.in_flight.push((index, failures));
+                parts.in_flight.push(Flight {
+                    index,
+                    failures,
+                    sent: 0,
+                    seq: self.window.start(),
+                    signature: self.signature.current,
+                });
                 Step::Part(PartJob {
                     part: parts
                         .plan
@@ -217,14 +361,14 @@ impl Engine {
             Phase::Finish {
                 tries, in_flight, ..
             } => {
-                if *in_flight {
+                if in_flight.is_some() || idle {
                     Step::Wait { until: None }
                 } else if tries.ready_at > now {
                     Step::Wait {
                         until: Some(tries.ready_at),
                     }
                 } else {
-                    *in_flight = true;
+                    *in_flight = Some(self.signature.current);
                     Step::Finish
                 }
             }
@@ -232,6 +376,97 @@ impl Engine {
             Phase::Failed(error) => Step::Failed(error.clone()),
             Phase::Aborted => Step::Aborted,
         }
+    }
+
+    fn is_over(&self) -> bool {
+        matches!(self.phase, Phase::Done(_) | Phase::Failed(_) | Phase::Aborted)
+    }
+
+    /// Why the upload stands still at `now`, if it does: offline, or only
+    /// retries' backoffs left to wait for (nothing in flight, nothing due).
+    fn waiting_now(&self, now: f64) -> Option<Waiting> {
+        if self.is_over() {
+            return None;
+        }
+        if !self.online {
+            return Some(Waiting::Offline);
+        }
+        let backoff = match &self.phase {
+            Phase::Init { tries, in_flight } => !in_flight && tries.ready_at > now,
+            Phase::Parts(parts) => {
+                parts.in_flight.is_empty()
+                    && parts.fresh.is_empty()
+                    && !parts.retrying.is_empty()
+                    && parts.retrying.iter().all(|(_, t)| t.ready_at > now)
+            }
+            Phase::Finish {
+                tries, in_flight, ..
+            } => in_flight.is_none() && tries.ready_at > now,
+            _ => false,
+        };
+        (backoff && !self.signature.pending()).then_some(Waiting::Retry)
+    }
+
+    /// Reports a change of [`Waiting`], on the stage the upload is in.
+    fn report_waiting(&mut self, now: f64) {
+        let waiting = self.waiting_now(now);
+        if waiting == self.waiting {
+            return;
+        }
+        self.waiting = waiting;
+        let report = match &self.phase {
+            Phase::Parts(parts) => parts.meter.report(),
+            Phase::Finish { .. } => Meter::new(ProgressStage::Finish, self.file_size, now).report(),
+            _ if self.is_over() => return,
+            _ => Meter::new(ProgressStage::Upload, self.file_size, now).report(),
+        };
+        self.push_report(report, now);
+    }
+
+    /// Queues a report, with the current [`Waiting`].
+    fn push_report(&mut self, mut report: Progress, now: f64) {
+        report.waiting = self.waiting;
+        self.upload_reported |= report.stage == ProgressStage::Upload;
+        self.last_report_ms = now;
+        self.progress.push_back(report);
+    }
+
+    /// Feeds whether the browser is online. While it is offline nothing is
+    /// started, and requests that fail on the network spend no retry: they
+    /// are sent again once it is back.
+    pub fn set_online(&mut self, online: bool, now: f64) {
+        self.online = online;
+        self.report_waiting(now);
+    }
+
+    /// Feeds how many body bytes of a part in flight have been sent (as the
+    /// adapter learns it; the count only grows during one request).
+    pub fn on_part_sent(&mut self, index: u64, sent: u64, now: f64) {
+        let Phase::Parts(parts) = &mut self.phase else {
+            return;
+        };
+        let Some(flight) = parts.in_flight.iter_mut().find(|f| f.index == index) else {
+            return;
+        };
+        let len = parts.plan.part(index).map_or(0, |p| p.len);
+        flight.sent = sent.min(len).max(flight.sent);
+        let report = parts.advance_meter(now);
+        if now - self.last_report_ms >= PROGRESS_INTERVAL_MS {
+            self.push_report(report, now);
+        }
+    }
+
+    /// Feeds the arrival of the signature asked for by [`Step::Sign`]:
+    /// requests from now on carry it.
+    pub fn on_signature(&mut self, now: f64) {
+        if !self.signature.asked {
+            return;
+        }
+        self.signature = Signature {
+            current: self.signature.current + 1,
+            ..Signature::default()
+        };
+        self.report_waiting(now);
     }
 
     /// The next progress report, if any is waiting.
@@ -256,9 +491,9 @@ impl Engine {
             return;
         };
         let mut tries = *tries;
-        let answer = match self.settle(reply, Stage::Init, &mut tries, now) {
+        let answer = match self.settle(reply, Stage::Init, &mut tries, now, None) {
             Settled::Answer(answer) => answer,
-            Settled::Retry => {
+            Settled::Retry | Settled::Again => {
                 self.phase = Phase::Init {
                     tries,
                     in_flight: false,
@@ -276,6 +511,12 @@ impl Engine {
             }
             code::INSTANT => match (answer.file_id, answer.url) {
                 (Some(file_id), Some(url)) if !file_id.is_empty() && !url.is_empty() => {
+                    if self.upload_reported {
+                        // A waiting report opened the stage: close it.
+                        let mut meter = Meter::new(ProgressStage::Upload, self.file_size, now);
+                        meter.skip(self.file_size);
+                        self.push_report(meter.report(), now);
+                    }
                     self.phase = Phase::Done(Outcome {
                         file_id,
                         url,
@@ -300,39 +541,45 @@ impl Engine {
         let Phase::Parts(parts) = &mut self.phase else {
             return;
         };
-        let Some(at) = parts.in_flight.iter().position(|(i, _)| *i == index) else {
+        let Some(at) = parts.in_flight.iter().position(|f| f.index == index) else {
             return;
         };
-        let (_, failures) = parts.in_flight.swap_remove(at);
+        let flight = parts.in_flight.swap_remove(at);
         let len = parts.plan.part(index).map_or(0, |p| p.len);
         let reply = match reply {
             PartReply::AlreadyStored => {
                 parts.skipped += 1;
-                let report = parts.meter.advance(len, now);
-                self.progress.push_back(report);
+                parts.done += len;
+                let report = parts.advance_meter(now);
+                self.push_report(report, now);
                 return;
             }
             PartReply::Sent(reply) => reply,
         };
+        if self.online && matches!(reply, Reply::Network(_) | Reply::Timeout) {
+            self.window.struggled(flight.seq);
+        }
         let mut tries = Tries {
-            failures,
+            failures: flight.failures,
             ready_at: now,
         };
-        match self.settle(reply, Stage::Part, &mut tries, now) {
+        match self.settle(reply, Stage::Part, &mut tries, now, Some(flight.signature)) {
             Settled::Answer(answer) if answer.code == code::OK => {
+                self.window.succeeded();
                 let Phase::Parts(parts) = &mut self.phase else {
                     unreachable!()
                 };
                 parts.uploaded += 1;
                 parts.bytes_uploaded += len;
-                let report = parts.meter.advance(len, now);
-                self.progress.push_back(report);
+                parts.done += len;
+                let report = parts.advance_meter(now);
+                self.push_report(report, now);
             }
             Settled::Answer(answer) => self.fail(bad_answer(
                 Stage::Part,
                 &format!("unknown code {}", answer.code),
             )),
-            Settled::Retry => {
+            Settled::Retry | Settled::Again => {
                 let Phase::Parts(parts) = &mut self.phase else {
                     unreachable!()
                 };
@@ -346,14 +593,14 @@ impl Engine {
     pub fn on_finish(&mut self, reply: Reply, now: f64) {
         let Phase::Finish {
             tries,
-            in_flight: true,
+            in_flight: Some(signature),
             ..
         } = &mut self.phase
         else {
             return;
         };
-        let mut tries = *tries;
-        match self.settle(reply, Stage::Finish, &mut tries, now) {
+        let (mut tries, signature) = (*tries, *signature);
+        match self.settle(reply, Stage::Finish, &mut tries, now, Some(signature)) {
             Settled::Answer(answer) => {
                 let Phase::Finish { parts, .. } =
                     std::mem::replace(&mut self.phase, Phase::Aborted)
@@ -365,7 +612,8 @@ impl Engine {
                         if !file_id.is_empty() && !url.is_empty() =>
                     {
                         let mut meter = Meter::new(ProgressStage::Finish, self.file_size, now);
-                        self.progress.push_back(meter.advance(self.file_size, now));
+                        self.waiting = None;
+                        self.push_report(meter.advance(self.file_size, now), now);
                         self.phase = Phase::Done(Outcome {
                             file_id,
                             url,
@@ -382,14 +630,14 @@ impl Engine {
                     )),
                 }
             }
-            Settled::Retry => {
+            Settled::Retry | Settled::Again => {
                 if let Phase::Finish {
                     tries: t,
                     in_flight,
                     ..
                 } = &mut self.phase
                 {
-                    (*t, *in_flight) = (tries, false);
+                    (*t, *in_flight) = (tries, None);
                 }
             }
             Settled::Failed(error) => self.fail(error),
@@ -443,7 +691,7 @@ impl Engine {
                 None => fresh.push_back(part.index),
             }
         }
-        self.progress.push_back(meter.report());
+        self.push_report(meter.report(), now);
         self.phase = Phase::Parts(Parts {
             plan,
             resumed,
@@ -454,6 +702,7 @@ impl Engine {
             uploaded: 0,
             skipped,
             bytes_uploaded: 0,
+            done: meter.loaded(),
             meter,
         });
     }
@@ -462,12 +711,14 @@ impl Engine {
         let Phase::Parts(parts) = std::mem::replace(&mut self.phase, Phase::Aborted) else {
             unreachable!("finish starts from the part phase")
         };
-        self.progress
-            .push_back(Meter::new(ProgressStage::Finish, self.file_size, now).report());
+        self.push_report(
+            Meter::new(ProgressStage::Finish, self.file_size, now).report(),
+            now,
+        );
         self.phase = Phase::Finish {
             parts,
             tries: Tries::default(),
-            in_flight: false,
+            in_flight: None,
         };
     }
 
@@ -476,15 +727,43 @@ impl Engine {
     }
 
     /// Applies the retry rules to a reply: a usable answer, a retry (with
-    /// its backoff recorded in `tries`), or a final error.
-    fn settle(&mut self, reply: Reply, stage: Stage, tries: &mut Tries, now: f64) -> Settled {
+    /// its backoff recorded in `tries`), the same request again at once
+    /// without spending a try (offline, or an expired signature), or a
+    /// final error. `signature` is the one the request carried (`None` for
+    /// InitUploadUGC, whose -10002 no fresh signature can mend: the
+    /// signature never worked).
+    fn settle(
+        &mut self,
+        reply: Reply,
+        stage: Stage,
+        tries: &mut Tries,
+        now: f64,
+        signature: Option<u32>,
+    ) -> Settled {
         if let Reply::Answer(answer) = &reply {
             if !answer.is_failure() {
+                if signature.map_or(true, |s| s == self.signature.current) {
+                    self.signature.proven = true;
+                }
                 let Reply::Answer(answer) = reply else {
                     unreachable!()
                 };
                 return Settled::Answer(answer);
             }
+            if let (code::SIGNATURE, Some(sent_with)) = (answer.code, signature) {
+                let stale = sent_with != self.signature.current || self.signature.pending();
+                if stale || self.signature.proven {
+                    // Expired: ask once for a fresh one (unless asked
+                    // already), and send this again with it.
+                    self.signature.wanted |= !stale;
+                    tries.ready_at = now;
+                    return Settled::Again;
+                }
+            }
+        }
+        if !self.online && matches!(reply, Reply::Network(_) | Reply::Timeout) {
+            tries.ready_at = now;
+            return Settled::Again;
         }
         if reply.is_transient() && tries.failures < self.options.retries {
             tries.failures += 1;
@@ -516,6 +795,7 @@ impl Engine {
 enum Settled {
     Answer(Answer),
     Retry,
+    Again,
     Failed(UploadError),
 }
 
@@ -578,7 +858,7 @@ fn final_error(stage: Stage, reply: Reply, attempts: u64) -> UploadError {
             true,
             stage,
             format!(
-                "{call} failed: no answer within the time limit, after {tries}. The connection may be too slow: raise timeoutMs or lower concurrency, then upload again to resume."
+                "{call} failed: no byte moved within the time limit (timeoutMs), after {tries}. The connection stalled: check it, or raise timeoutMs, then upload again to resume."
             ),
         ),
     }

@@ -554,3 +554,249 @@ fn listed_parts_outside_the_file_are_ignored() {
     e.on_init(answer(&json), 0.0);
     assert_eq!(take_parts(&mut e, 0.0).len(), 2);
 }
+
+fn expired() -> Reply {
+    answer(r#"{"code":-10002,"canRetry":0,"message":"signature has expired"}"#)
+}
+
+/// An engine past InitUploadUGC, with the given options.
+fn started(size: u64, opts: Options) -> Engine {
+    let mut e = Engine::new(size, opts, 3);
+    assert_eq!(e.poll(0.0), Step::Init { part_size: MIB });
+    e.on_init(ok(), 0.0);
+    e
+}
+
+fn indexes(jobs: &[PartJob]) -> Vec<u64> {
+    jobs.iter().map(|j| j.part.index).collect()
+}
+
+#[test]
+fn a_stall_halves_the_parts_in_flight_once_per_round_then_they_grow_back() {
+    let mut e = started(16 * MIB, options(4, 5));
+    assert_eq!(indexes(&take_parts(&mut e, 0.0)), vec![0, 1, 2, 3]);
+    // The round of four shares the link: two of them stall.
+    e.on_part(0, PartReply::Sent(Reply::Timeout), 10.0);
+    e.on_part(1, PartReply::Sent(Reply::Network("reset".into())), 11.0);
+    // One cut for the round: 2 in flight, and 2 are.
+    assert!(take_parts(&mut e, 11.0).is_empty(), "limit 2, parts 2 and 3 in flight");
+    e.on_part(2, PartReply::Sent(ok()), 12.0);
+    assert_eq!(indexes(&take_parts(&mut e, 12.0)), vec![4], "one in its place");
+    // A stall of a part started after the cut cuts again.
+    e.on_part(4, PartReply::Sent(Reply::Timeout), 13.0);
+    assert!(take_parts(&mut e, 13.0).is_empty(), "limit 1, part 3 in flight");
+    e.on_part(3, PartReply::Sent(Reply::Network("reset".into())), 14.0);
+    // Started before the last cut: no second cut (and never below 1).
+    let mut now = 14.0;
+    let mut in_flight = indexes(&take_parts(&mut e, now));
+    assert_eq!(in_flight, vec![5], "one at a time; retries wait for their backoff");
+    // Growth: one more after as many successes in a row as are allowed.
+    let mut seen = Vec::new();
+    for _ in 0..8 {
+        now += 60_000.0; // past any backoff
+        let index = in_flight.remove(0);
+        e.on_part(index, PartReply::Sent(ok()), now);
+        in_flight.extend(indexes(&take_parts(&mut e, now)));
+        seen.push(in_flight.len());
+    }
+    assert_eq!(seen, vec![2, 2, 3, 3, 3, 4, 4, 4], "back to concurrency, never above");
+}
+
+#[test]
+fn growth_stops_at_the_concurrency_option_and_server_errors_do_not_cut() {
+    let mut e = started(12 * MIB, options(2, 5));
+    assert_eq!(take_parts(&mut e, 0.0).len(), 2);
+    // An overloaded server is not a thin link.
+    e.on_part(0, PartReply::Sent(Reply::Http(503)), 1.0);
+    assert_eq!(indexes(&take_parts(&mut e, 1.0)), vec![2]);
+    for index in [1, 2] {
+        e.on_part(index, PartReply::Sent(ok()), 2.0);
+    }
+    assert_eq!(take_parts(&mut e, 2.0).len(), 2, "still 2, never more");
+}
+
+#[test]
+fn offline_waits_without_spending_retries_and_goes_on_when_online() {
+    // No retries at all: offline failures must not need any.
+    let mut e = started(3 * MIB, options(2, 0));
+    drain_progress(&mut e);
+    assert_eq!(indexes(&take_parts(&mut e, 0.0)), vec![0, 1]);
+    e.set_online(false, 5.0);
+    let report = drain_progress(&mut e);
+    assert_eq!(report.len(), 1);
+    assert_eq!(
+        (report[0].stage, report[0].waiting),
+        (ProgressStage::Upload, Some(Waiting::Offline))
+    );
+    // Both requests fail on the network while offline.
+    e.on_part(0, PartReply::Sent(Reply::Network("Failed to fetch".into())), 6.0);
+    e.on_part(1, PartReply::Sent(Reply::Timeout), 7.0);
+    // However long it lasts, nothing starts, nothing fails, no timer.
+    for now in [8.0, 60_000.0, 3_600_000.0] {
+        assert_eq!(e.poll(now), Step::Wait { until: None });
+    }
+    assert!(drain_progress(&mut e).is_empty(), "waiting is reported once");
+    e.set_online(true, 3_600_001.0);
+    let back = drain_progress(&mut e);
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].waiting, None);
+    // The same parts go again, and the link was not judged by the spell.
+    assert_eq!(indexes(&take_parts(&mut e, 3_600_001.0)), vec![0, 1]);
+    for index in [0, 1] {
+        e.on_part(index, PartReply::Sent(ok()), 3_600_002.0);
+    }
+    assert_eq!(indexes(&take_parts(&mut e, 3_600_002.0)), vec![2]);
+    e.on_part(2, PartReply::Sent(ok()), 3_600_003.0);
+    assert_eq!(e.poll(3_600_003.0), Step::Finish);
+    e.on_finish(finished(), 3_600_004.0);
+    assert!(matches!(e.poll(3_600_004.0), Step::Done(_)));
+}
+
+#[test]
+fn offline_before_init_is_reported_on_the_upload_stage_and_abort_ends_the_wait() {
+    let mut e = Engine::new(10, Options::default(), 1);
+    e.set_online(false, 0.0);
+    assert_eq!(e.poll(0.0), Step::Wait { until: None });
+    let report = drain_progress(&mut e);
+    assert_eq!(
+        report,
+        vec![Progress {
+            stage: ProgressStage::Upload,
+            loaded: 0,
+            total: 10,
+            bytes_per_second: 0.0,
+            waiting: Some(Waiting::Offline),
+        }]
+    );
+    e.abort();
+    assert_eq!(e.poll(1.0), Step::Aborted);
+    assert!(drain_progress(&mut e).is_empty());
+}
+
+#[test]
+fn an_instant_upload_after_waiting_closes_the_upload_stage() {
+    let mut e = Engine::new(10, Options::default(), 1);
+    e.set_online(false, 0.0);
+    e.set_online(true, 1.0);
+    assert_eq!(e.poll(1.0), Step::Init { part_size: MIB });
+    e.on_init(answer(r#"{"code":2,"fileId":"4","url":"http://h/4"}"#), 2.0);
+    assert!(matches!(e.poll(2.0), Step::Done(_)));
+    let last = drain_progress(&mut e).pop().unwrap();
+    assert_eq!((last.stage, last.loaded, last.waiting), (ProgressStage::Upload, 10, None));
+}
+
+#[test]
+fn a_backoff_with_nothing_in_flight_is_reported_as_waiting_for_a_retry() {
+    let mut e = started(MIB, options(1, 3));
+    drain_progress(&mut e);
+    take_parts(&mut e, 0.0);
+    e.on_part(0, PartReply::Sent(Reply::Http(500)), 1.0);
+    let Step::Wait { until: Some(due) } = e.poll(1.0) else {
+        panic!()
+    };
+    let waiting: Vec<_> = drain_progress(&mut e).iter().map(|p| p.waiting).collect();
+    assert_eq!(waiting, vec![Some(Waiting::Retry)]);
+    assert!(matches!(e.poll(due), Step::Part(_)));
+    let waiting: Vec<_> = drain_progress(&mut e).iter().map(|p| p.waiting).collect();
+    assert_eq!(waiting, vec![None], "the retry is under way");
+}
+
+#[test]
+fn bytes_sent_inside_parts_move_progress_at_most_every_quarter_second_and_never_back() {
+    let mut e = started(2 * MIB, options(2, 1));
+    drain_progress(&mut e);
+    take_parts(&mut e, 0.0);
+    let mut now = 0.0;
+    for step in 1..=40u64 {
+        now += 50.0;
+        e.on_part_sent(0, step * 10_000, now);
+        e.on_part_sent(1, step * 5_000, now);
+    }
+    let reports = drain_progress(&mut e);
+    assert_eq!(reports.len(), 8, "2 s of sending, one report per 250 ms");
+    assert_eq!(reports.last().unwrap().loaded, 40 * 10_000 + 39 * 5_000);
+    assert!(reports.windows(2).all(|w| w[0].loaded < w[1].loaded));
+    assert!(reports.iter().all(|p| p.bytes_per_second > 0.0));
+    // Part 0 fails: its bytes are not taken back; they count again only
+    // once more than they are sent.
+    e.on_part(0, PartReply::Sent(Reply::Network("reset".into())), now);
+    e.on_part_sent(1, 300_000, now + 300.0);
+    let held = drain_progress(&mut e);
+    assert!(held.iter().all(|p| p.loaded == 40 * 15_000), "{held:?}");
+    // A part's end reports at once and counts its whole length.
+    e.on_part(1, PartReply::Sent(ok()), now + 301.0);
+    assert_eq!(drain_progress(&mut e).last().unwrap().loaded, MIB);
+    let Step::Wait { until: Some(due) } = e.poll(now + 301.0) else {
+        panic!()
+    };
+    assert_eq!(indexes(&take_parts(&mut e, due)), vec![0]);
+    e.on_part_sent(0, 1_000, due + 1_000.0);
+    assert_eq!(drain_progress(&mut e).last().unwrap().loaded, MIB + 1_000);
+}
+
+#[test]
+fn an_expired_signature_is_refreshed_once_and_the_requests_sent_again() {
+    let mut e = started(4 * MIB, options(2, 0));
+    assert_eq!(indexes(&take_parts(&mut e, 0.0)), vec![0, 1]);
+    e.on_part(0, PartReply::Sent(ok()), 1.0);
+    assert_eq!(indexes(&take_parts(&mut e, 1.0)), vec![2]);
+    // The signature expires: part 1 is refused; the engine asks for a new one.
+    e.on_part(1, PartReply::Sent(expired()), 2.0);
+    assert_eq!(e.poll(2.0), Step::Sign);
+    assert_eq!(e.poll(2.0), Step::Wait { until: None }, "nothing starts meanwhile");
+    // Part 2 was sent with the old signature too: sent again, no new ask.
+    e.on_part(2, PartReply::Sent(expired()), 3.0);
+    assert_eq!(e.poll(3.0), Step::Wait { until: None });
+    assert!(
+        drain_progress(&mut e).iter().all(|p| p.waiting.is_none()),
+        "asking for a signature is not waiting for the network"
+    );
+    e.on_signature(4.0);
+    assert_eq!(indexes(&take_parts(&mut e, 4.0)), vec![1, 2]);
+    e.on_part(1, PartReply::Sent(ok()), 5.0);
+    e.on_part(2, PartReply::Sent(ok()), 5.0);
+    assert_eq!(indexes(&take_parts(&mut e, 5.0)), vec![3]);
+    e.on_part(3, PartReply::Sent(ok()), 6.0);
+    // The new one worked; when it expires as well, at Finish, it is
+    // refreshed again: each refresh followed a success.
+    assert_eq!(e.poll(6.0), Step::Finish);
+    e.on_finish(expired(), 7.0);
+    assert_eq!(e.poll(7.0), Step::Sign);
+    e.on_signature(8.0);
+    assert_eq!(e.poll(8.0), Step::Finish);
+    e.on_finish(finished(), 9.0);
+    let Step::Done(outcome) = e.poll(9.0) else {
+        panic!()
+    };
+    assert_eq!(outcome.parts_uploaded, 4);
+}
+
+#[test]
+fn a_fresh_signature_refused_at_once_fails_for_good() {
+    let mut e = started(2 * MIB, options(1, 5));
+    take_parts(&mut e, 0.0);
+    e.on_part(0, PartReply::Sent(ok()), 1.0);
+    take_parts(&mut e, 1.0);
+    e.on_part(1, PartReply::Sent(expired()), 2.0);
+    assert_eq!(e.poll(2.0), Step::Sign);
+    e.on_signature(3.0);
+    assert_eq!(indexes(&take_parts(&mut e, 3.0)), vec![1]);
+    e.on_part(1, PartReply::Sent(expired()), 4.0);
+    let Step::Failed(error) = e.poll(4.0) else {
+        panic!("a second -10002 in a row is final")
+    };
+    assert_eq!((error.code, error.stage, error.can_retry), (-10002, Stage::Part, false));
+    assert!(error.message.contains("expired"), "{}", error.message);
+    assert_eq!(e.poll(5.0), Step::Failed(error), "no third ask");
+}
+
+#[test]
+fn a_signature_refused_by_init_is_not_refreshed() {
+    let mut e = Engine::new(10, Options::default(), 1);
+    e.poll(0.0);
+    e.on_init(expired(), 1.0);
+    let Step::Failed(error) = e.poll(1.0) else {
+        panic!()
+    };
+    assert_eq!((error.code, error.stage), (-10002, Stage::Init));
+}
