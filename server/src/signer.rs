@@ -1,7 +1,8 @@
-//! `--dev-signer`: `GET /signature?f=&ft=&fs=&uid=` signs like an app's
-//! backend would, with the first configured key pair, so the demo page and
-//! by-hand tests need no backend of their own. Off by default: anyone who
-//! can reach it can upload.
+//! `--dev-signer`: `GET /signature?f=&ft=&fs=&uid=[&ttl=]` signs like an
+//! app's backend would, with the first configured key pair, so the demo page
+//! and by-hand tests need no backend of their own. Off by default: anyone who
+//! can reach it can upload. `ttl` (seconds) makes short-lived signatures, to
+//! see how a client lives with one expiring mid-upload.
 
 use std::sync::Arc;
 
@@ -16,16 +17,20 @@ use vod_ugc_upload::signature::{Claims, FORBIDDEN_NAME_CHARS, MAX_FILE_NAME_BYTE
 use crate::app::App;
 use crate::params::Params;
 
-/// How long a dev signature stays valid: one day.
+/// How long a dev signature stays valid without `ttl`: one day, the most `ttl` allows.
 const VALIDITY_SECS: u64 = 86_400;
 
 pub async fn signature(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Response {
     let params = Params::parse(query.as_deref());
     let sha = params.get("fs").unwrap_or_default().to_ascii_lowercase();
     if !is_sha1_hex(&sha) {
-        let error = "fs must be the file's SHA-1: 40 hex digits";
-        return (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response();
+        return bad_request("fs must be the file's SHA-1: 40 hex digits");
     }
+    let validity = match params.get("ttl").map(str::parse::<u64>) {
+        None => VALIDITY_SECS,
+        Some(Ok(ttl)) if (1..=VALIDITY_SECS).contains(&ttl) => ttl,
+        Some(_) => return bad_request("ttl must be a whole number of seconds from 1 to 86400"),
+    };
     let now = crate::app::unix_now();
     let (secret_id, secret_key) = app.signer_key();
     let claims = Claims {
@@ -33,7 +38,7 @@ pub async fn signature(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -
         file_name: sanitize_file_name(params.get("f").unwrap_or_default()),
         file_sha: sha,
         issued_at: now,
-        expires_at: now + VALIDITY_SECS,
+        expires_at: now + validity,
         rand: app.random_below(10_000_000_000),
         uid: params.get("uid").unwrap_or_default().to_owned(),
         file_type: params
@@ -43,6 +48,10 @@ pub async fn signature(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -
         ..Claims::default()
     };
     Json(json!({ "signature": claims.sign(secret_key) })).into_response()
+}
+
+fn bad_request(error: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response()
 }
 
 /// Makes any name a valid `f`: forbidden characters become `_`, the result

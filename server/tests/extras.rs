@@ -131,6 +131,51 @@ async fn dev_signer_signs_with_the_first_key() {
 }
 
 #[tokio::test]
+async fn every_call_checks_the_signatures_expiry() {
+    let server = TestServer::start(&["--dev-signer"]).await;
+    let api = server.api();
+    let file = TestFile::new(3 * HALF, 23, APP_A);
+    let signer = |ttl: &str| {
+        let url = format!("{}/signature?f=clip&ft=mp4&fs={}{ttl}", server.base, file.sha);
+        let client = api.client.clone();
+        async move {
+            let json: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            json["signature"].as_str().unwrap().to_owned()
+        }
+    };
+    // A signature for one second: good for InitUploadUGC and a first part...
+    let short = signer("&ttl=1").await;
+    let key = |id: &str| (id == APP_A.0).then_some(APP_A.1.as_bytes());
+    let claims = verify(&short, key, &file.sha, now()).unwrap();
+    assert_eq!(claims.expires_at - claims.issued_at, 1);
+    assert_eq!(api.init(&file.sha, file.data.len(), HALF, &short).await.code, 0);
+    assert_eq!(api.part(&file.sha, 0, &file.data[..HALF], &short).await.code, 0);
+    // ...and refused by every later call once `e` has passed.
+    let expiry = std::time::UNIX_EPOCH + std::time::Duration::from_secs(claims.expires_at + 1);
+    if let Ok(left) = expiry.duration_since(std::time::SystemTime::now()) {
+        tokio::time::sleep(left + std::time::Duration::from_millis(50)).await;
+    }
+    let part = api.part(&file.sha, HALF, &file.data[HALF..2 * HALF], &short).await;
+    assert_failure(&part, code::SIGNATURE, false);
+    assert!(part.message.contains("expired"), "{part:?}");
+    assert_failure(&api.finish(&file.sha, &short).await, code::SIGNATURE, false);
+    assert_failure(&api.init(&file.sha, file.data.len(), HALF, &short).await, code::SIGNATURE, false);
+    // A fresh signature for the same file carries on where it stopped.
+    let fresh = signer("").await;
+    for offset in [HALF, 2 * HALF] {
+        let answer = api.part(&file.sha, offset, &file.data[offset..offset + HALF], &fresh).await;
+        assert_eq!(answer.code, 0, "{answer:?}");
+    }
+    assert_eq!(api.finish(&file.sha, &fresh).await.code, 0);
+    // ttl is checked.
+    for ttl in ["0", "86401", "-1", "x", ""] {
+        let url = format!("{}/signature?fs={}&ttl={ttl}", server.base, file.sha);
+        let response = api.client.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 400, "ttl={ttl}");
+    }
+}
+
+#[tokio::test]
 async fn dev_signer_is_off_by_default() {
     let server = TestServer::start(&[]).await;
     let response = server.api().client.get(format!("{}/signature?fs={}", server.base, sha1_hex(b"z"))).send().await.unwrap();
