@@ -53,6 +53,8 @@ function formatDuration(seconds) {
 }
 
 const STAGE_LABEL = { hash: "Hashing", upload: "Uploading", finish: "Finishing" };
+/** What the row says while the upload stands still (progress `waiting`). */
+const WAITING_LABEL = { offline: "Waiting for the network…", retry: "Retrying soon…" };
 
 // ---------------------------------------------------------------- errors
 
@@ -151,6 +153,7 @@ function createItem(file) {
     attempts: 0,
     controller: null,
     lastPaint: 0,
+    lastWaiting: null,
     f: {
       name: $(".file-name", row),
       size: $(".file-size", row),
@@ -202,18 +205,20 @@ function paintProgress(item, p, force) {
   item.lastProgress = p;
   const now = performance.now();
   const complete = p.total > 0 && p.loaded >= p.total;
-  if (!force && !complete && now - item.lastPaint < 100) return;
+  const waitingChanged = (p.waiting || null) !== (item.lastWaiting || null);
+  item.lastWaiting = p.waiting || null;
+  if (!force && !complete && !waitingChanged && now - item.lastPaint < 100) return;
   item.lastPaint = now;
   const { stage, bar, percent, speed, eta, stats } = item.f;
   stats.hidden = false;
-  stage.textContent = STAGE_LABEL[p.stage] || p.stage;
+  stage.textContent = WAITING_LABEL[p.waiting] || STAGE_LABEL[p.stage] || p.stage;
   const pct = p.total > 0 ? Math.min(100, (p.loaded / p.total) * 100) : 0;
   bar.value = pct;
   bar.setAttribute("aria-valuetext", `${STAGE_LABEL[p.stage] || p.stage}: ${Math.floor(pct)}%`);
   percent.textContent = `${Math.floor(pct)}%`;
   speed.textContent = formatSpeed(p.bytesPerSecond);
   const left = p.bytesPerSecond > 0 ? (p.total - p.loaded) / p.bytesPerSecond : NaN;
-  eta.textContent = complete ? "" : left >= 0 ? `${formatDuration(left)} left` : "";
+  eta.textContent = complete || p.waiting ? "" : left >= 0 ? `${formatDuration(left)} left` : "";
 }
 
 /** After a failure or cancel, keep the upload's progress; hashing's says nothing. */

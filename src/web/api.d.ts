@@ -14,33 +14,55 @@ export interface SignatureInfo {
 
 export type UploadStage = "hash" | "upload" | "finish";
 
-/** A progress report: `loaded`/`total` in bytes of that stage. */
+/**
+ * Why an upload stands still: `"offline"` while the browser is offline (the
+ * upload goes on by itself when it is back), `"retry"` during a retry's
+ * backoff, else `null`.
+ */
+export type UploadWaiting = "offline" | "retry" | null;
+
+/**
+ * A progress report: `loaded`/`total` in bytes of that stage. Upload bytes
+ * count as they are sent, inside a part too.
+ */
 export interface UploadProgress {
   stage: UploadStage;
   loaded: number;
   total: number;
   /** Smoothed rate of this stage. */
   bytesPerSecond: number;
+  waiting: UploadWaiting;
 }
 
 export interface UploadOptions {
-  /** Asks the app's backend for a signature; called once, after hashing. */
+  /**
+   * Asks the app's backend for a signature; called once, after hashing, and
+   * once more if a call after InitUploadUGC answers -10002 (an expired
+   * signature).
+   */
   getSignature: (info: SignatureInfo) => string | Promise<string>;
   /** Default "https://vod2.qcloud.com/v2/index.php". */
   endpoint?: string;
   /** Part size asked for: 524288 or 1048576 (default). On resume the server's size wins. */
   partSize?: 524288 | 1048576;
-  /** Parts in flight, 1 to 16, default 4. */
+  /** Most parts in flight, 1 to 16, default 4 (fewer on a struggling link). */
   concurrency?: number;
-  /** Extra tries per request, 0 to 20, default 5. */
+  /** Extra tries per request, 0 to 20, default 5 (none spent while offline). */
   retries?: number;
   /** Backoff base in ms (exponential, full jitter), 0 to 60000, default 500. */
   retryDelayMs?: number;
-  /** Time limit per request in ms, 100 to 3600000, default 60000. */
+  /**
+   * Stall limit in ms, 100 to 3600000, default 60000: a request fails when no
+   * byte moved (body sent or answer received) for this long.
+   */
   timeoutMs?: number;
   /** Aborting it stops all work and requests; the promise rejects with an AbortError. */
   signal?: AbortSignal;
-  /** Called at least once per part and every 4 MiB while hashing. */
+  /**
+   * Called at least every 4 MiB while hashing, at least every second or two
+   * while upload bytes move, when `waiting` changes, and with
+   * `loaded === total` at the end of each stage that ran.
+   */
   onProgress?: (progress: UploadProgress) => void;
 }
 

@@ -1,7 +1,14 @@
-//! One protocol request with `fetch`, its own time limit, and an abort when
+//! One protocol request with `fetch`, its stall limit, and an abort when
 //! it is dropped (the upload ended, failed or was aborted), classified into a
 //! [`Reply`] for the engine.
+//!
+//! `fetch` tells nothing while the body goes out, so the limit runs from the
+//! start until the answer's headers, and again until its body has come: for
+//! InitUploadUGC and FinishUploadUGC (no body) that is "no byte moved for
+//! the limit"; for a part sent this way (only where there is no
+//! `XMLHttpRequest`, see [`super::xhr`]) the whole part must go within it.
 
+use std::future::Future;
 use std::pin::pin;
 
 use futures_util::future::{select, Either};
@@ -24,12 +31,14 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Sends one request and reads its whole answer within `timeout_ms`.
+/// Sends one request and reads its whole answer, failing with
+/// [`Reply::Timeout`] when the headers, then the body, take longer than
+/// `stall_ms`.
 ///
 /// Whether a failure was a timeout is decided here, by which future won,
 /// never from the error's name: engines differ in what an aborted fetch
 /// rejects with.
-pub async fn send(method: &str, url: &str, body: Option<&Blob>, timeout_ms: f64) -> Reply {
+pub async fn send(method: &str, url: &str, body: Option<&Blob>, stall_ms: f64) -> Reply {
     let controller = AbortController::new().expect("AbortController is available");
     let guard = AbortOnDrop(controller);
     let init = RequestInit::new();
@@ -42,17 +51,10 @@ pub async fn send(method: &str, url: &str, body: Option<&Blob>, timeout_ms: f64)
         Ok(request) => request,
         Err(error) => return Reply::Network(js::describe_thrown(&error)),
     };
-    let exchange = pin!(exchange(request));
-    match select(exchange, sleep(timeout_ms)).await {
-        Either::Left((reply, _)) => reply,
-        Either::Right(_) => Reply::Timeout,
-    }
-}
-
-async fn exchange(request: Request) -> Reply {
-    let response: Response = match JsFuture::from(js::fetch_with_request(&request)).await {
-        Ok(response) => response.unchecked_into(),
-        Err(error) => return Reply::Network(js::describe_thrown(&error)),
+    let response = match within(stall_ms, JsFuture::from(js::fetch_with_request(&request))).await {
+        Some(Ok(response)) => response.unchecked_into::<Response>(),
+        Some(Err(error)) => return Reply::Network(js::describe_thrown(&error)),
+        None => return Reply::Timeout,
     };
     let status = response.status();
     let content_type = response
@@ -62,11 +64,22 @@ async fn exchange(request: Request) -> Reply {
         .flatten()
         .unwrap_or_default();
     let body = match response.array_buffer() {
-        Ok(promise) => JsFuture::from(promise).await,
-        Err(error) => Err(error),
+        Ok(promise) => within(stall_ms, JsFuture::from(promise)).await,
+        Err(error) => Some(Err(error)),
     };
     match body {
-        Ok(buffer) => Reply::from_http(status, &content_type, &Uint8Array::new(&buffer).to_vec()),
-        Err(error) => Reply::Network(js::describe_thrown(&error)),
+        Some(Ok(buffer)) => {
+            Reply::from_http(status, &content_type, &Uint8Array::new(&buffer).to_vec())
+        }
+        Some(Err(error)) => Reply::Network(js::describe_thrown(&error)),
+        None => Reply::Timeout,
+    }
+}
+
+/// `future`'s output, or `None` when `ms` pass first.
+async fn within<T>(ms: f64, future: impl Future<Output = T>) -> Option<T> {
+    match select(pin!(future), sleep(ms)).await {
+        Either::Left((output, _)) => Some(output),
+        Either::Right(_) => None,
     }
 }

@@ -1,6 +1,7 @@
 //! The browser adapter: the JavaScript API (`upload`, `hashFile`) over the
-//! protocol core. It reads the file, calls `fetch`, keeps time and watches
-//! the `AbortSignal`; every protocol decision is the engine's.
+//! protocol core. It reads the file, sends requests (`fetch`, and
+//! `XMLHttpRequest` for part bodies), keeps time, watches the `AbortSignal`
+//! and the browser's online state; every protocol decision is the engine's.
 
 mod blob;
 mod http;
@@ -10,6 +11,7 @@ mod progress;
 mod reader;
 mod upload;
 mod wake;
+mod xhr;
 
 use std::task::Poll;
 
@@ -76,10 +78,11 @@ async fn run_upload(
     let file_sha = hashes.sha1;
     let signature = sign(&input, &file_sha, &hooks.get_signature, watch).await?;
     let session = Session {
-        blob: &input.blob,
-        size: input.size,
+        input: &input,
         file_sha: &file_sha,
-        signature: &signature,
+        signature: signature.into(),
+        get_signature: &hooks.get_signature,
+        sent: Default::default(),
         part_md5s: hashes.part_md5s.as_ref(),
         options,
         on_progress: hooks.on_progress.as_ref(),

@@ -1,21 +1,24 @@
 //! Runs the engine in the browser: starts what it asks for (fetches, part
-//! reads), feeds back what ends, waits for retries, reports progress and
-//! stops everything on abort. No protocol decision is taken here.
+//! reads, a fresh signature), feeds back what ends, the bytes parts have
+//! sent and the browser going offline or online, waits for retries,
+//! reports progress and stops everything on abort. No protocol decision is
+//! taken here.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use js_sys::{Function, Uint8Array};
-use web_sys::Blob;
 
 use super::blob::{self, ReadError};
 use super::http::send;
-use super::js;
+use super::input::Input;
 use super::progress::report;
-use super::wake::{sleep, AbortWatch};
+use super::wake::{sleep, AbortWatch, OnlineWatch};
+use super::{js, xhr};
 use crate::engine::{Engine, Outcome, PartJob, PartReply, Step};
 use crate::error::{client_code, Stage, UploadError};
 use crate::hash::{Md5, PartMd5s};
@@ -37,15 +40,46 @@ impl From<UploadError> for Stop {
 
 /// Everything the requests of one upload share.
 pub struct Session<'a> {
-    pub blob: &'a Blob,
-    pub size: u64,
+    pub input: &'a Input,
     pub file_sha: &'a str,
-    pub signature: &'a str,
+    /// The signature requests carry now: replaced when it expired and
+    /// `getSignature` gave a fresh one.
+    pub signature: RefCell<String>,
+    pub get_signature: &'a Function,
     /// The parts' MD5s from the hashing pass (for the part size asked for).
     pub part_md5s: Option<&'a PartMd5s>,
     pub options: Options,
     pub on_progress: Option<&'a Function>,
     pub abort: &'a AbortWatch,
+    /// Body bytes sent by parts in flight, for the engine.
+    pub sent: SentFeed,
+}
+
+/// Bytes sent inside parts, as the requests' events report them, queued for
+/// the upload loop (which owns the engine) and waking it.
+#[derive(Default)]
+pub struct SentFeed {
+    news: RefCell<Vec<(u64, u64)>>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl SentFeed {
+    fn push(&self, index: u64, sent: u64) {
+        self.news.borrow_mut().push((index, sent));
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+
+    fn poll_news(&self, cx: &mut std::task::Context<'_>) -> Poll<Vec<(u64, u64)>> {
+        let news = std::mem::take(&mut *self.news.borrow_mut());
+        if news.is_empty() {
+            *self.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        } else {
+            Poll::Ready(news)
+        }
+    }
 }
 
 /// How a request started by the engine ended.
@@ -53,6 +87,10 @@ enum Completion {
     Init(Reply),
     Part(u64, PartReply),
     Finish(Reply),
+    /// `getSignature` gave a fresh signature.
+    Signed(String),
+    /// `getSignature` failed.
+    Stopped(Stop),
     /// A part could not be read from the file.
     Unreadable(String),
     Aborted,
@@ -63,6 +101,10 @@ type Request<'a> = Pin<Box<dyn Future<Output = Completion> + 'a>>;
 /// What woke the loop.
 enum Event {
     Ended(Completion),
+    /// Bytes sent inside parts: (part index, bytes sent).
+    Sent(Vec<(u64, u64)>),
+    /// The browser went online or offline.
+    Connectivity,
     Wake,
     Abort,
 }
@@ -70,17 +112,21 @@ enum Event {
 impl Session<'_> {
     pub async fn run(&self) -> Result<Outcome, Stop> {
         let mut engine = Engine::new(
-            self.size,
+            self.input.size,
             self.options.clone(),
             (js_sys::Math::random() * 2f64.powi(53)) as u64,
         );
+        let online = OnlineWatch::new();
+        engine.set_online(online.online(), js::now());
+        let use_xhr = xhr::available();
         let mut requests: FuturesUnordered<Request<'_>> = FuturesUnordered::new();
         loop {
             let wake_at = loop {
                 match engine.poll(js::now()) {
                     Step::Init { part_size } => requests.push(Box::pin(self.init(part_size))),
-                    Step::Part(job) => requests.push(Box::pin(self.part(job))),
+                    Step::Part(job) => requests.push(Box::pin(self.part(job, use_xhr))),
                     Step::Finish => requests.push(Box::pin(self.finish())),
+                    Step::Sign => requests.push(Box::pin(self.sign_again())),
                     Step::Wait { until } => break until,
                     Step::Done(outcome) => {
                         self.flush_progress(&mut engine);
@@ -99,6 +145,12 @@ impl Session<'_> {
                 if let Poll::Ready(Some(completion)) = requests.poll_next_unpin(cx) {
                     return Poll::Ready(Event::Ended(completion));
                 }
+                if let Poll::Ready(news) = self.sent.poll_news(cx) {
+                    return Poll::Ready(Event::Sent(news));
+                }
+                if online.poll_changed(cx).is_ready() {
+                    return Poll::Ready(Event::Connectivity);
+                }
                 match timer.as_mut().map(|timer| timer.poll_unpin(cx)) {
                     Some(Poll::Ready(())) => Poll::Ready(Event::Wake),
                     _ => Poll::Pending,
@@ -106,19 +158,32 @@ impl Session<'_> {
             })
             .await;
             let now = js::now();
+            // Whatever happened, the engine first learns whether the browser
+            // is online: a request that failed while offline spends no retry.
+            engine.set_online(online.online(), now);
             match event {
                 Event::Ended(Completion::Init(reply)) => engine.on_init(reply, now),
                 Event::Ended(Completion::Part(index, reply)) => engine.on_part(index, reply, now),
                 Event::Ended(Completion::Finish(reply)) => engine.on_finish(reply, now),
+                Event::Ended(Completion::Signed(signature)) => {
+                    *self.signature.borrow_mut() = signature;
+                    engine.on_signature(now);
+                }
+                Event::Ended(Completion::Stopped(stop)) => return Err(stop),
                 Event::Ended(Completion::Unreadable(detail)) => {
                     return Err(Stop::Failed(unreadable(Stage::Part, &detail)));
                 }
                 Event::Ended(Completion::Aborted) | Event::Abort => {
                     engine.abort();
-                    // Dropping `requests` aborts every fetch still in flight.
+                    // Dropping `requests` aborts every request still in flight.
                     return Err(Stop::Aborted);
                 }
-                Event::Wake => {}
+                Event::Sent(news) => {
+                    for (index, sent) in news {
+                        engine.on_part_sent(index, sent, now);
+                    }
+                }
+                Event::Connectivity | Event::Wake => {}
             }
         }
     }
@@ -129,21 +194,35 @@ impl Session<'_> {
         }
     }
 
-    fn timeout(&self) -> f64 {
+    /// The stall limit of each request.
+    fn stall_ms(&self) -> f64 {
         self.options.timeout_ms as f64
     }
 
-    /// A GET call (InitUploadUGC, FinishUploadUGC) within the time limit.
+    fn signature(&self) -> String {
+        self.signature.borrow().clone()
+    }
+
+    /// A GET call (InitUploadUGC, FinishUploadUGC) within the stall limit.
     async fn get(&self, url: &str) -> Reply {
-        send("GET", url, None, self.timeout()).await
+        send("GET", url, None, self.stall_ms()).await
+    }
+
+    /// Asks `getSignature` again, with the same info, for a signature
+    /// that replaces the expired one.
+    async fn sign_again(&self) -> Completion {
+        match super::sign(self.input, self.file_sha, self.get_signature, self.abort).await {
+            Ok(signature) => Completion::Signed(signature),
+            Err(stop) => Completion::Stopped(stop),
+        }
     }
 
     async fn init(&self, part_size: u64) -> Completion {
         let query = InitQuery {
             file_sha: self.file_sha.to_owned(),
-            file_size: self.size,
+            file_size: self.input.size,
             data_size: part_size,
-            signature: self.signature.to_owned(),
+            signature: self.signature(),
         };
         Completion::Init(self.get(&query.url(&self.options.endpoint)).await)
     }
@@ -152,11 +231,13 @@ impl Session<'_> {
     /// no copy in JavaScript memory), unless the server already holds the
     /// same bytes. Its MD5 comes from the hashing pass; only for a part
     /// size the server fixed otherwise is the part read and hashed here.
-    async fn part(&self, job: PartJob) -> Completion {
+    /// With `use_xhr`, its bytes are reported as they are sent.
+    async fn part(&self, job: PartJob, use_xhr: bool) -> Completion {
         let part = job.part;
+        let blob = &self.input.blob;
         let data_md5 = match self.part_md5s.and_then(|md5s| md5s.get(&part)) {
             Some(md5) => to_hex(&md5),
-            None => match blob::read(self.blob, part.offset, part.end(), self.abort).await {
+            None => match blob::read(blob, part.offset, part.end(), self.abort).await {
                 Ok(buffer) => to_hex(&Md5::digest(&Uint8Array::new(&buffer).to_vec())),
                 Err(ReadError::Aborted) => return Completion::Aborted,
                 Err(ReadError::Unreadable(detail)) => return Completion::Unreadable(detail),
@@ -165,10 +246,7 @@ impl Session<'_> {
         if job.known_md5.as_deref() == Some(data_md5.as_str()) {
             return Completion::Part(part.index, PartReply::AlreadyStored);
         }
-        let body = match self
-            .blob
-            .slice_with_f64_and_f64(part.offset as f64, part.end() as f64)
-        {
+        let body = match blob.slice_with_f64_and_f64(part.offset as f64, part.end() as f64) {
             Ok(body) => body,
             Err(error) => return Completion::Unreadable(js::describe_thrown(&error)),
         };
@@ -177,19 +255,21 @@ impl Session<'_> {
             offset: part.offset,
             data_size: part.len,
             data_md5,
-            signature: self.signature.to_owned(),
+            signature: self.signature(),
         };
         let url = query.url(&self.options.endpoint);
-        Completion::Part(
-            part.index,
-            PartReply::Sent(send("POST", &url, Some(&body), self.timeout()).await),
-        )
+        let reply = if use_xhr {
+            xhr::post(&url, &body, self.stall_ms(), |sent| self.sent.push(part.index, sent)).await
+        } else {
+            send("POST", &url, Some(&body), self.stall_ms()).await
+        };
+        Completion::Part(part.index, PartReply::Sent(reply))
     }
 
     async fn finish(&self) -> Completion {
         let query = FinishQuery {
             file_sha: self.file_sha.to_owned(),
-            signature: self.signature.to_owned(),
+            signature: self.signature(),
         };
         Completion::Finish(self.get(&query.url(&self.options.endpoint)).await)
     }
