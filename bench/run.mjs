@@ -27,6 +27,9 @@ const PKG = path.join(ROOT, "pkg");
 // would otherwise take an hour): see runsWithin.
 const UPLOAD_BUDGET_MS = 180_000;
 const MEMORY_BUDGET_MS = { small: 100_000, big: 200_000 };
+// The throttled uplink: issue 9's row, 16 MiB at 1 MiB/s (about 17 s per
+// upload, ours and the baseline each run).
+const THROTTLED = { mib: 16, bytesPerSecond: MiB, budgetMs: 150_000 };
 const TENCENT_SDK_GZIP = 56_700; // bytes: Tencent's current web SDK bundle, gzip (issue 5)
 const CHROMIUM_ARGS = [
   "--no-sandbox",
@@ -54,13 +57,13 @@ const HELP = `npm run bench [-- options]
   --runs N         timed runs per figure, after one warm-up (default 5, at least 1)
   --mib N          size of the hashing and upload data in MiB (default 256)
   --big-mib N      size of the large memory run in MiB (default 1024)
-  --only LIST      comma-separated sections: size,hash,upload,memory (default all)
+  --only LIST      comma-separated sections: size,hash,upload,throttled,memory (default all)
   --help           this text
 
 Anything but the defaults is for trying the bench out: --write refuses it.`;
 
 function parseArgs(argv) {
-  const opts = { write: false, runs: 5, mib: 256, bigMib: 1024, only: ["size", "hash", "upload", "memory"] };
+  const opts = { write: false, runs: 5, mib: 256, bigMib: 1024, only: ["size", "hash", "upload", "throttled", "memory"] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -79,10 +82,10 @@ function parseArgs(argv) {
     else if (a === "--big-mib") opts.bigMib = int(value(), 2);
     else if (a === "--only") {
       opts.only = value().split(",").map((s) => s.trim()).filter(Boolean);
-      for (const s of opts.only) if (!["size", "hash", "upload", "memory"].includes(s)) throw new Error(`--only: unknown section ${s}`);
+      for (const s of opts.only) if (!["size", "hash", "upload", "throttled", "memory"].includes(s)) throw new Error(`--only: unknown section ${s}`);
     } else throw new Error(`unknown option ${a} (see --help)`);
   }
-  opts.defaults = opts.runs >= 5 && opts.mib === 256 && opts.bigMib === 1024 && opts.only.length === 4;
+  opts.defaults = opts.runs >= 5 && opts.mib === 256 && opts.bigMib === 1024 && opts.only.length === 5;
   return opts;
 }
 
@@ -346,6 +349,48 @@ async function measureUpload(page, opts, dataDir) {
 }
 
 /**
+ * Ours (default options) against plain fetch of the same 1 MiB parts, 4 in
+ * flight, over an uplink throttled by Chromium's network emulation (CDP
+ * Network.emulateNetworkConditions): on a link that is the bottleneck, what
+ * costs ours throughput is not CPU but how it keeps the link busy.
+ */
+async function measureThrottled(main, opts, dataDir, partsReady) {
+  const mib = Math.min(THROTTLED.mib, opts.mib);
+  await main.page.evaluate((n) => bench.useSmall(n), mib);
+  if (!partsReady) await main.page.evaluate(() => bench.prepareParts());
+  const cdp = await main.context.newCDPSession(main.page);
+  await cdp.send("Network.enable");
+  const emulate = (uploadThroughput) => cdp.send("Network.emulateNetworkConditions", {
+    offline: false, latency: 0, downloadThroughput: -1, uploadThroughput,
+  });
+  const r = { mib, ours: [], baseline: [], runs: opts.runs };
+  try {
+    for (let run = -1; run < r.runs; run++) {
+      const t = Date.now();
+      await main.page.evaluate(() => bench.prepareBaseline("small"));
+      await emulate(THROTTLED.bytesPerSecond);
+      const ours = await main.page.evaluate(() => bench.upload("small"));
+      const base = await main.page.evaluate(() => bench.baseline());
+      await emulate(-1);
+      if (ours.instant || ours.partsUploaded === 0) throw new Error("the throttled upload was instant: the bench must send new bytes every run");
+      await removeMedia(dataDir, ours.url);
+      await removeMedia(dataDir, base.url);
+      log(`throttled: ${run < 0 ? "warm-up" : `run ${run + 1}/${r.runs}`}: ours ${seconds(ours.total)} (hash ${seconds(ours.hash)}), baseline ${seconds(base.ms)}`);
+      if (run < 0) {
+        r.runs = runsWithin(opts, THROTTLED.budgetMs, Date.now() - t, "throttled");
+      } else {
+        r.ours.push(ours);
+        r.baseline.push(base.ms);
+      }
+    }
+  } finally {
+    await emulate(-1).catch(() => {});
+    await cdp.detach().catch(() => {});
+  }
+  return r;
+}
+
+/**
  * Peak memory of a fresh page (its own browser context: its own renderer,
  * V8 heap and wasm instance) uploading `file` as it is, its first 16 bytes
  * renewed each run. The page samples its wasm memory; here we sample V8's
@@ -581,6 +626,23 @@ function buildTable(res, opts) {
       `longest ${fmt(longest)} ms; per upload (median) ${fmt(median(all.map((t) => Math.max(0, ...t))))} ms`, target("no long task over 50 ms", totalLong === 0, `${totalLong} long tasks, longest ${fmt(longest)} ms`));
   }
 
+  if (res.throttled) {
+    const t = res.throttled;
+    const bytes = t.mib * MiB;
+    const phase = median(t.ours.map((o) => o.total - o.hash));
+    const total = median(t.ours.map((o) => o.total));
+    const base = median(t.baseline);
+    const fewer = t.runs < opts.runs ? ` [${t.runs} run${t.runs > 1 ? "s" : ""}: time budget]` : "";
+    section(`Upload of ${t.mib} MiB over an uplink throttled to ${fmt(THROTTLED.bytesPerSecond / MiB)} MiB/s (Chromium network emulation), default options${fewer}`);
+    row("ours: upload phase (hash done to result)", `${seconds(phase)}${range(t.ours.map((o) => o.total - o.hash), seconds)}`,
+      `${fmt(mibps(bytes, phase), 3)} MiB/s`,
+      target("throttled: ours ≥ 0.95 × baseline throughput", base / phase >= 0.95, `${ratio(base / phase)} baseline`));
+    row("ours: total, `upload()` call to result (hashing included)", `${seconds(total)}${range(t.ours.map((o) => o.total), seconds)}`,
+      `${fmt(mibps(bytes, total), 3)} MiB/s; ${ratio(base / total)} baseline`);
+    row("baseline: plain `fetch`, the same 1 MiB parts, 4 in flight: signature, Init, parts, Finish",
+      `${seconds(base)}${range(t.baseline, seconds)}`, `${fmt(mibps(bytes, base), 3)} MiB/s`);
+  }
+
   if (res.memory) {
     const m = res.memory;
     const labels = Object.keys(m);
@@ -730,12 +792,13 @@ async function main() {
       info.browser = `Chromium ${browser.version()}`;
       const browserCdp = await browser.newBrowserCDPSession();
 
-      if (opts.only.includes("hash") || opts.only.includes("upload")) {
+      if (opts.only.includes("hash") || opts.only.includes("upload") || opts.only.includes("throttled")) {
         const main = await openPage(browser, server.url, file);
         if (!(await main.page.evaluate(() => bench.hasGc()))) log("note: gc() is not exposed; runs start without a forced GC");
         await main.page.evaluate((url) => bench.loadMemory(url), `/${path.basename(file)}`);
         if (opts.only.includes("hash")) res.hash = await measureHashing(main.page, opts, expectedSha, opts.mib * MiB);
         if (opts.only.includes("upload")) res.upload = await measureUpload(main.page, opts, dataDir);
+        if (opts.only.includes("throttled")) res.throttled = await measureThrottled(main, opts, dataDir, Boolean(res.upload));
         if (main.problems.length) log(`page problems: ${main.problems.join("; ")}`);
         await main.context.close();
       }

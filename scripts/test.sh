@@ -4,6 +4,8 @@
 #   2. build pkg/ and the server     (scripts/build.sh)
 #   3. scripts/test-browser.sh       (the wasm module in headless Chromium)
 #   4. node --test tests/e2e/        (the demo page against the real server)
+#   5. node --test tests/network/    (throttled, offline, expiring signatures:
+#                                     Chromium's network emulation, ~3.5 min)
 # Exits non-zero on the first failure.
 set -euo pipefail
 
@@ -31,5 +33,8 @@ fi
 
 step "end-to-end tests (tests/e2e)"
 node --test --test-concurrency=1 tests/e2e/
+
+step "network tests (tests/network)"
+node --test --test-concurrency=1 tests/network/
 
 step "all tests passed"

@@ -111,6 +111,8 @@ cases! {
     get_signature_failures => "getSignatureFailures",
     get_signature_gets_the_info => "getSignatureGetsTheInfo",
     server_refuses_the_signature => "serverRefusesTheSignature",
+    an_expired_signature_is_renewed_once => "anExpiredSignatureIsRenewedOnce",
+    a_second_expired_signature_fails_for_good => "aSecondExpiredSignatureFailsForGood",
     html_page_as_answer => "htmlPageAsAnswer",
     unreachable_endpoint => "unreachableEndpoint",
     endpoint_that_never_answers => "endpointThatNeverAnswers",

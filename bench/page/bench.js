@@ -22,6 +22,7 @@ const state = {
   mem: null,
   partMd5: null, // MD5 of each 1 MiB part of `bytes`
   baseline: null, // what the next plain-fetch baseline run sends
+  small: null, // the first MiBs of `mem`: the throttled uplink's upload
   afterBig: false, // the last run held the whole file in an ArrayBuffer
 };
 
@@ -37,7 +38,7 @@ const settle = async (ms = 100) => {
   await new Promise((resolve) => setTimeout(resolve, ms));
 };
 const source = (name) => {
-  const blob = name === "disk" ? state.disk : state.mem;
+  const blob = { disk: state.disk, mem: state.mem, small: state.small }[name];
   if (!blob) throw new Error(`no ${name} source loaded`);
   return blob;
 };
@@ -243,6 +244,12 @@ window.bench = {
     };
   },
 
+  /** The "small" source: the first `mib` MiB of the in-memory bytes. */
+  useSmall(mib) {
+    state.small = source("mem").slice(0, mib * PART);
+    return state.small.size;
+  },
+
   /** MD5 of every 1 MiB part of the in-memory bytes, once (outside every timed region). */
   async prepareParts() {
     const md5 = await hashwasm.createMD5();
@@ -268,7 +275,7 @@ window.bench = {
     await sliced(file, 8 << 20, (buffer) => sha.update(new Uint8Array(buffer)));
     const md5 = await hashwasm.createMD5();
     md5.update(new Uint8Array(await file.slice(0, PART).arrayBuffer()));
-    const partMd5 = [md5.digest("hex"), ...state.partMd5.slice(1)];
+    const partMd5 = [md5.digest("hex"), ...state.partMd5.slice(1, Math.ceil(file.size / PART))];
     state.baseline = { file, fileSha: sha.digest("hex"), partMd5 };
     return state.baseline.fileSha;
   },

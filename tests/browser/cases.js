@@ -71,6 +71,7 @@ function progressRecorder() {
         assertEq(last.loaded, last.total, `${stage} ends at total`);
         assertEq(last.total, totals[stage], `${stage} total`);
         assert(mine.every((e) => typeof e.bytesPerSecond === "number" && e.bytesPerSecond >= 0), "bytesPerSecond");
+        assert(mine.every((e) => e.waiting === null), "waiting is null on a steady loopback");
       }
       const order = events.map((e) => e.stage).filter((s, i, all) => i === 0 || all[i - 1] !== s);
       assertEq(order.join(","), stages.join(","), "stages come once each, in order");
@@ -113,6 +114,53 @@ async function uploadAndVerify(api, env, file, extra = {}) {
   assertEq(body.byteLength, file.size, "served size");
   assertEq(await webCryptoSha1(body), sha, "served bytes hash to fileSha");
   return { result, recorder };
+}
+
+/**
+ * A getSignature that records its calls and signs call `i` for `ttls[i]`
+ * seconds (the dev signer's `ttl`), or for a day past the list. A signature
+ * given with a ttl is handed over only once its expiry is near enough that
+ * it is refused at its first use after the current one expired.
+ */
+function expiringSigner(env, ttls) {
+  const calls = [];
+  const getSignature = async (info) => {
+    const ttl = ttls[calls.length];
+    const call = { info: { ...info }, expires: 0 };
+    calls.push(call);
+    const signature = await signer(env.server, ttl ? { ttl: String(ttl) } : {})(info);
+    if (ttl) call.expires = Number(new URLSearchParams(atob(signature).slice(20)).get("e"));
+    // A renewed signature that must fail is held until it has expired too.
+    if (ttl && calls.length > 1) await sleepUntilExpired(call.expires);
+    return signature;
+  };
+  return { getSignature, calls };
+}
+
+/** The server refuses a signature once its clock (whole seconds) passes `e`. */
+function expiredAt(e) {
+  return (e + 1) * 1000 + 50;
+}
+
+function sleepUntilExpired(e) {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, expiredAt(e) - Date.now())));
+}
+
+/**
+ * An onProgress that, at the first upload-stage report, blocks the page
+ * until the first signature has expired: requests sent after it carry a
+ * signature the server refuses.
+ */
+function holdUntilExpired(calls) {
+  let held = false;
+  return (p) => {
+    if (held || p.stage !== "upload") return;
+    held = true;
+    const until = expiredAt(calls[0].expires);
+    while (Date.now() < until) {
+      // Busy: nothing else may run, so no part leaves before it expires.
+    }
+  };
 }
 
 export const cases = {
@@ -217,25 +265,28 @@ export const cases = {
   async abortThenResume(api, env) {
     const file = makeFile(12 * MIB + 99, 7);
     const controller = new AbortController();
-    let partsDone = 0;
-    let lastLoaded = 0;
+    // `loaded` counts bytes sent inside parts too: with 2 parts in flight,
+    // at 6 MiB at least 4 parts are done.
+    let loadedAtAbort = 0;
     const onProgress = (p) => {
-      if (p.stage !== "upload") return;
-      if (p.loaded > lastLoaded) partsDone += 1;
-      lastLoaded = p.loaded;
-      if (partsDone === 4) controller.abort();
+      if (p.stage !== "upload" || loadedAtAbort) return;
+      if (p.loaded >= 6 * MIB) {
+        loadedAtAbort = p.loaded;
+        controller.abort();
+      }
     };
     const error = await expectRejection(
       api.upload(file, options(env, { concurrency: 2, onProgress, signal: controller.signal })),
       (e) => assertEq(e.name, "AbortError", `abort rejects with an AbortError (got ${e.name}: ${e.message})`),
     );
     assert(error.code === undefined || error.name === "AbortError", "not a UgcError");
-    assertEq(partsDone, 4, "parts reported before the abort");
+    const partsDone = Math.floor(loadedAtAbort / MIB) - 2;
+    assert(partsDone >= 4, `aborted after 4 parts (loaded ${loadedAtAbort})`);
 
     const { result } = await uploadAndVerify(api, env, file);
     assert(result.resumed, "resumed: true");
     assert(!result.instant, "not instant");
-    assert(result.partsSkipped >= 4, `every part reported done was skipped (skipped ${result.partsSkipped})`);
+    assert(result.partsSkipped >= partsDone, `every part done was skipped (skipped ${result.partsSkipped})`);
     assertEq(result.partsSkipped + result.partsUploaded, 13, "every part accounted for");
     assertEq(result.bytesUploaded, file.size - result.partsSkipped * MIB, "only missing bytes sent");
   },
@@ -246,13 +297,13 @@ export const cases = {
     // while hashing (for 1 MiB parts) do not apply, parts are hashed as sent.
     const file = makeFile(6 * MIB + 1234, 7200);
     const controller = new AbortController();
-    let parts = 0;
+    // One part in flight: at 2 MiB sent, at least 3 parts of 512 KiB are done.
     await expectRejection(
       api.upload(file, options(env, {
         partSize: 524288,
         concurrency: 1,
         signal: controller.signal,
-        onProgress: (p) => { if (p.stage === "upload" && p.loaded > 0 && ++parts === 3) controller.abort(); },
+        onProgress: (p) => { if (p.stage === "upload" && p.loaded >= 2 * MIB) controller.abort(); },
       })),
       (e) => assertEq(e.name, "AbortError", `abort rejects with an AbortError (got ${e.name}: ${e.message})`),
     );
@@ -390,6 +441,32 @@ export const cases = {
       api.upload(makeFile(100, 15), { ...options(env), getSignature }),
       (e) => expectUgcError(e, -10002, "init", false),
     );
+  },
+
+  // The dev signer's `ttl` signs for a second; the first upload-stage report
+  // (after InitUploadUGC accepted the signature, before any part is sent)
+  // holds the page until the server's clock is past it, so the first part
+  // is refused with -10002.
+  async anExpiredSignatureIsRenewedOnce(api, env) {
+    const file = makeFile(3 * MIB + 5, 7300);
+    const { getSignature, calls } = expiringSigner(env, [1]);
+    const { result } = await uploadAndVerify(api, env, file, { getSignature, onProgress: holdUntilExpired(calls) });
+    assertEq(calls.length, 2, "getSignature called twice");
+    assertEq(JSON.stringify(calls[1].info), JSON.stringify(calls[0].info), "with the same info");
+    assertEq(calls[0].info.fs, result.fileSha, "for this file");
+    assertEq(result.partsUploaded, 4, "every part sent, the refused one again");
+  },
+
+  async aSecondExpiredSignatureFailsForGood(api, env) {
+    // The second signature has expired too by the time it is used.
+    const { getSignature, calls } = expiringSigner(env, [1, 1]);
+    const started = performance.now();
+    await expectRejection(
+      api.upload(makeFile(2 * MIB, 7301), options(env, { getSignature, onProgress: holdUntilExpired(calls) })),
+      (e) => expectUgcError(e, -10002, "part", false),
+    );
+    assertEq(calls.length, 2, "no third call");
+    assert(performance.now() - started < 20000, "no hang");
   },
 
   async htmlPageAsAnswer(api, env) {
