@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the npm package (pkg/: vod_ugc_upload.js + vod_ugc_upload_bg.wasm,
-# wasm-pack --target web, release) and the vod-ugc-server binary
+# Builds the npm package (pkg/: wasm-pack --target web, release, then
+# scripts/package.mjs: entries, exports map, CLI) and the vod-ugc-server binary
 # (target/release/vod-ugc-server). Run scripts/setup.sh first (npm start and
 # npm test do).
 set -euo pipefail
@@ -15,6 +15,13 @@ command -v wasm-opt >/dev/null || { echo "build: wasm-opt missing: run scripts/s
 
 echo "build: wasm package -> pkg/"
 wasm-pack build --target web --release --out-dir pkg
+# The npm package around wasm-pack's output: entries that load the .wasm on
+# first use (browsers, bundlers, Node.js), exports map, CLI, error codes.
+node scripts/package.mjs pkg
 
-echo "build: vod-ugc-server -> target/release/vod-ugc-server"
+if [ -x target/release/vod-ugc-server ]; then
+  echo "build: vod-ugc-server -> target/release/vod-ugc-server"
+else
+  echo "build: vod-ugc-server -> target/release/vod-ugc-server (the first build compiles its ~250 dependencies: a few minutes on 2 cores; later builds take seconds)"
+fi
 cargo build --release -p vod-ugc-server
