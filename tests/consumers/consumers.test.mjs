@@ -145,11 +145,15 @@ async function assertUploaded(outcome, file) {
   assert.ok(stored.equals(await readFile(file.path)), "the stored file is byte-exact");
 }
 
-/** Where the page got the WebAssembly from: the .wasm file, or the inline copy. */
+/**
+ * Where the page got the WebAssembly from: "file" (the .wasm), "inline
+ * module" (the base64 copy, fetched as a chunk of its own) or "bundle"
+ * (nothing fetched: the base64 copy is inside the bundle, or nothing loaded).
+ */
 function wasmSource(responses) {
   if (responses.some((r) => /\.wasm(\?|$)/.test(r.url) && r.status === 200)) return "file";
-  if (responses.some((r) => /inline/.test(r.url) && r.status === 200)) return "inline";
-  return "bundled";
+  if (responses.some((r) => /inline/.test(r.url) && r.status === 200)) return "inline module";
+  return "bundle";
 }
 
 test("the package: manifest, files, entries", async () => {
@@ -202,7 +206,7 @@ test("Vite: production build, no configuration", async () => {
   }
 });
 
-test("Vite: dev server, no configuration", async () => {
+test("Vite: dev server, no configuration", async (t) => {
   const dir = await fixture("vite");
   const srv = await server(dir);
   const port = await freePort();
@@ -216,8 +220,11 @@ test("Vite: dev server, no configuration", async () => {
   try {
     await waitFor(() => output.includes(`127.0.0.1:${port}`), 30_000, () => `vite did not start:\n${output}`);
     const file = await randomFile("vite-dev.bin");
-    const { outcome } = await uploadInPage(`http://127.0.0.1:${port}/?server=${encodeURIComponent(srv.url)}`, file);
+    const { outcome, responses } = await uploadInPage(`http://127.0.0.1:${port}/?server=${encodeURIComponent(srv.url)}`, file);
     await assertUploaded(outcome, file);
+    // Vite 8 serves the .wasm from the package folder; older Vite dev
+    // servers moved the module without the file (the inline copy then).
+    t.diagnostic(`the WebAssembly came from: ${wasmSource(responses)}`);
   } finally {
     vite.kill();
     await once(vite, "exit").catch(() => {});
@@ -245,8 +252,12 @@ test("esbuild: --bundle --format=esm", async () => {
   const srv = await server(dir);
   try {
     const file = await randomFile("esbuild.bin");
-    const { outcome } = await uploadInPage(`${srv.url}/`, file);
+    const { outcome, responses } = await uploadInPage(`${srv.url}/`, file);
     await assertUploaded(outcome, file);
+    // esbuild leaves the URL as it is (no .wasm beside the bundle), and
+    // without --splitting bundles the inline copy.
+    assert.equal(wasmSource(responses), "bundle", "the inline copy in the bundle is used");
+    assert.ok(responses.some((r) => r.url.endsWith("/dist/vod_ugc_upload_bg.wasm") && r.status === 404));
   } finally {
     await srv.stop();
   }
@@ -281,7 +292,7 @@ test("a browser without WebAssembly SIMD gets a UgcError that says so", async ()
     assert.equal(outcome.error.stage, "load");
     assert.equal(outcome.error.canRetry, false);
     assert.match(outcome.error.message, /too old.*WebAssembly SIMD/);
-    assert.equal(wasmSource(responses), "bundled", "nothing is fetched for a module that cannot run");
+    assert.equal(wasmSource(responses), "bundle", "nothing is fetched for a module that cannot run");
   } finally {
     await srv.stop();
   }
@@ -291,6 +302,9 @@ test("Node.js: the API with a Blob from fs.openAsBlob", async () => {
   const dir = await fixture("node");
   const srv = await server(dir);
   try {
+    // Node.js picks the package's "node" entry, which reads the .wasm from disk.
+    const { stdout: entry } = await run("node", ["--input-type=module", "-e", 'console.log(import.meta.resolve("vod-ugc-upload"))'], { cwd: dir });
+    assert.match(entry.trim(), /\/node_modules\/vod-ugc-upload\/vod_ugc_upload_node\.js$/);
     const file = await randomFile("node-api.bin");
     const { stdout } = await run("node", ["upload.mjs", file.path, `${srv.url}/v2/index.php`, `${srv.url}/signature`], { cwd: dir });
     await assertUploaded(JSON.parse(stdout), file);
