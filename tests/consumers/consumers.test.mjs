@@ -192,18 +192,28 @@ test("the package: manifest, files, entries", async () => {
   assert.ok(cli.startsWith("#!/usr/bin/env node\n"), "the CLI has a shebang");
 });
 
-test("Vite: production build, no configuration", async () => {
-  const dir = await fixture("vite");
-  await build(dir);
-  const srv = await server(path.join(dir, "dist"));
+/**
+ * Builds a browser fixture (when it has a build step), serves `www` (a
+ * folder of it) from the upload server, uploads a file from the page and
+ * resolves to where the page got the WebAssembly from and its responses.
+ */
+async function uploadWithFixture(name, { buildStep = true, www = "." } = {}) {
+  const dir = await fixture(name);
+  if (buildStep) await build(dir);
+  const srv = await server(path.join(dir, www));
   try {
-    const file = await randomFile("vite-build.bin");
+    const file = await randomFile(`${name}.bin`);
     const { outcome, responses } = await uploadInPage(`${srv.url}/`, file);
     await assertUploaded(outcome, file);
-    assert.equal(wasmSource(responses), "file", "Vite ships the .wasm as an asset");
+    return { source: wasmSource(responses), responses };
   } finally {
     await srv.stop();
   }
+}
+
+test("Vite: production build, no configuration", async () => {
+  const { source } = await uploadWithFixture("vite", { www: "dist" });
+  assert.equal(source, "file", "Vite ships the .wasm as an asset");
 });
 
 test("Vite: dev server, no configuration", async (t) => {
@@ -233,48 +243,22 @@ test("Vite: dev server, no configuration", async (t) => {
 });
 
 test("webpack 5: production build, default configuration", async () => {
-  const dir = await fixture("webpack");
-  await build(dir);
-  const srv = await server(dir);
-  try {
-    const file = await randomFile("webpack.bin");
-    const { outcome, responses } = await uploadInPage(`${srv.url}/`, file);
-    await assertUploaded(outcome, file);
-    assert.equal(wasmSource(responses), "file", "webpack ships the .wasm as an asset");
-  } finally {
-    await srv.stop();
-  }
+  const { source } = await uploadWithFixture("webpack");
+  assert.equal(source, "file", "webpack ships the .wasm as an asset");
 });
 
 test("esbuild: --bundle --format=esm", async () => {
-  const dir = await fixture("esbuild");
-  await build(dir);
-  const srv = await server(dir);
-  try {
-    const file = await randomFile("esbuild.bin");
-    const { outcome, responses } = await uploadInPage(`${srv.url}/`, file);
-    await assertUploaded(outcome, file);
-    // esbuild leaves the URL as it is (no .wasm beside the bundle), and
-    // without --splitting bundles the inline copy.
-    assert.equal(wasmSource(responses), "bundle", "the inline copy in the bundle is used");
-    assert.ok(responses.some((r) => r.url.endsWith("/dist/vod_ugc_upload_bg.wasm") && r.status === 404));
-  } finally {
-    await srv.stop();
-  }
+  const { source, responses } = await uploadWithFixture("esbuild");
+  // esbuild leaves the URL as it is (no .wasm beside the bundle), and
+  // without --splitting bundles the inline copy.
+  assert.equal(source, "bundle", "the inline copy in the bundle is used");
+  assert.ok(responses.some((r) => r.url.endsWith("/dist/vod_ugc_upload_bg.wasm") && r.status === 404));
 });
 
 test("a plain <script type=module> page with an import map, init(url) first", async () => {
-  const dir = await fixture("plain");
-  const srv = await server(dir);
-  try {
-    const file = await randomFile("plain.bin");
-    const { outcome, responses } = await uploadInPage(`${srv.url}/`, file);
-    await assertUploaded(outcome, file);
-    assert.equal(wasmSource(responses), "file");
-    assert.ok(!responses.some((r) => r.url.includes("inline")), "the inline copy is not fetched");
-  } finally {
-    await srv.stop();
-  }
+  const { source, responses } = await uploadWithFixture("plain", { buildStep: false });
+  assert.equal(source, "file");
+  assert.ok(!responses.some((r) => r.url.includes("inline")), "the inline copy is not fetched");
 });
 
 test("a browser without WebAssembly SIMD gets a UgcError that says so", async () => {
