@@ -142,6 +142,15 @@ fn required(params: &Params, name: &str) -> Result<u64, Answer> {
 async fn init(app: &App, params: &Params) -> Outcome {
     let (sha, claims) = authorize(app, params)?;
     let file_size = required(params, "fileSize")?;
+    if file_size > app.max_file_size {
+        return Err(fail(
+            code::PROTOCOL_PARAMS,
+            format!(
+                "fileSize {file_size} is over this server's limit of {} bytes",
+                app.max_file_size
+            ),
+        ));
+    }
     let part_size = number(params, "dataSize")?.unwrap_or(DEFAULT_PART_SIZE);
     if !PART_SIZES.contains(&part_size) {
         return Err(fail(
