@@ -17,6 +17,8 @@ use vod_ugc_upload::protocol::Action;
 
 use crate::config::Config;
 use crate::faults::Faults;
+use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::storage::{MediaRecord, Storage};
 use crate::{handlers, signer};
 
@@ -31,16 +33,27 @@ pub struct App {
     base_url: String,
     /// `--max-file-size`: larger files are refused at InitUploadUGC.
     pub max_file_size: u64,
+    pub metrics: Arc<Metrics>,
+    /// `--notify-url`, when given.
+    pub notifier: Option<Notifier>,
 }
 
 impl App {
+    /// Fails when `--notify-url` is not an http(s) URL.
     pub fn new(
         storage: Storage,
         config: &Config,
         keys: Vec<(String, String)>,
         base_url: &str,
-    ) -> App {
-        App {
+    ) -> Result<App, String> {
+        let metrics = Arc::new(Metrics::default());
+        let notifier = match &config.notify_url {
+            Some(url) => Some(Notifier::new(url, metrics.clone())?),
+            None => None,
+        };
+        Ok(App {
+            metrics,
+            notifier,
             storage,
             faults: Faults::new(config.fault_rate, config.fault_seed),
             max_file_size: config.max_file_size,
@@ -49,7 +62,7 @@ impl App {
                 .map(|(id, key)| (id, key.into_bytes()))
                 .collect(),
             base_url: base_url.trim_end_matches('/').to_owned(),
-        }
+        })
     }
 
     pub fn key_for(&self, secret_id: &str) -> Option<&[u8]> {
@@ -80,6 +93,8 @@ pub fn router(app: Arc<App>, config: &Config) -> Router {
     let media = ServeDir::new(app.storage.media_root()).append_index_html_on_directories(false);
     let mut router = Router::new()
         .route("/v2/index.php", any(handlers::index_php))
+        .route("/metrics", get(handlers::metrics))
+        .route("/healthz", get(handlers::healthz))
         .nest_service("/media", media);
     if config.dev_signer {
         router = router.route("/signature", get(signer::signature));

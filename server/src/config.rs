@@ -78,6 +78,12 @@ pub struct Config {
     #[arg(long, value_name = "N", default_value_t = 10_000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+
+    /// POST `{fileId, url, fileSha, fileSize, secretId, fileName}` (JSON)
+    /// here after each file is published; retried with backoff, in the
+    /// background.
+    #[arg(long, value_name = "URL")]
+    pub notify_url: Option<String>,
 }
 
 

@@ -12,6 +12,8 @@ pub mod config;
 mod faults;
 mod handlers;
 mod ids;
+mod metrics;
+mod notify;
 mod params;
 mod rng;
 pub mod serve;
@@ -57,7 +59,9 @@ impl Server {
                 format!("cannot open data folder {}: {e}", config.data.display()),
             )
         })?;
-        let app = Arc::new(app::App::new(storage, &config, keys, &base_url));
+        let app = app::App::new(storage, &config, keys, &base_url)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let app = Arc::new(app);
         let limits = serve::Limits {
             header_timeout: config.header_timeout,
             idle_timeout: config.idle_timeout,

@@ -113,6 +113,15 @@ impl MediaRecord {
     }
 }
 
+/// What FinishUploadUGC ended with.
+#[derive(Debug)]
+pub struct Finished {
+    pub record: MediaRecord,
+    /// True for the one call that published the file; false when it was
+    /// already published (a repeated finish).
+    pub newly_published: bool,
+}
+
 /// What an unfinished upload is: fixed at init, its part size adjustable
 /// only while no part is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -367,13 +376,13 @@ impl Storage {
     /// FinishUploadUGC: assembles the parts in order through SHA-1, and only
     /// when the hash is `fileSha` publishes the file under a new fileId and
     /// records it for instant upload. A finished upload answers its record.
-    pub async fn finish(&self, app: &str, sha: &str, ext: Option<String>) -> Result<MediaRecord> {
+    pub async fn finish(&self, app: &str, sha: &str, ext: Option<String>) -> Result<Finished> {
         let paths = self.paths(app, sha);
         let _guard = self.lock(&paths).await;
         let sha = sha.to_owned();
         blocking(move || {
             if let Some(record) = read_json::<MediaRecord>(&paths.record)? {
-                return Ok(record);
+                return Ok(Finished { record, newly_published: false });
             }
             let state = read_json::<SessionState>(&paths.state)?.ok_or(StoreError::NoUpload)?;
             let plan = state.plan()?;
@@ -434,7 +443,7 @@ impl Storage {
             create_dirs(paths.record.parent().expect("a record has a folder"))?;
             write_json_atomic(&paths.tmp, &paths.record, &record)?;
             fs::remove_dir_all(&paths.upload).map_err(StoreError::Write)?;
-            Ok(record)
+            Ok(Finished { record, newly_published: true })
         })
         .await
     }

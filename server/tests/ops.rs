@@ -1,9 +1,11 @@
 //! Running the server in production: unguessable ids, limits on files and
-//! connections.
+//! connections, the notify hook, metrics and health.
 
 mod common;
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -181,4 +183,145 @@ async fn open_file_limit_is_raised_and_the_connection_cap_holds() {
     assert!(waited < Duration::from_secs(5), "served after {waited:?}");
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("connection limit reached: 4 connections are open"), "{log}");
+}
+
+/// A notification receiver on loopback: answers HTTP 500 to the first
+/// `failures` requests, then 200; hands every body it gets to the test.
+async fn receiver(failures: usize) -> (String, tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let (tx, seen) = (tx.clone(), seen.clone());
+            async move {
+                let _ = tx.send(body);
+                if seen.fetch_add(1, SeqCst) < failures {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn published_files_are_notified_once_with_retries() {
+    let (url, mut notes) = receiver(2).await;
+    let server = TestServer::start(&["--notify-url", &url]).await;
+    let api = server.api();
+    let file = TestFile::new(HALF + 10, 50, APP_B);
+    let done = api.upload(&file, HALF).await;
+    let expected = serde_json::json!({
+        "fileId": done.file_id.unwrap(),
+        "url": done.url.unwrap(),
+        "fileSha": file.sha,
+        "fileSize": HALF + 10,
+        "secretId": APP_B.0,
+        "fileName": "test.mp4",
+    });
+    // Refused twice, delivered on the third attempt (after 0.5 s and 1 s).
+    for attempt in 1..=3 {
+        let note = tokio::time::timeout(Duration::from_secs(5), notes.recv()).await.unwrap().unwrap();
+        assert_eq!(note, expected, "attempt {attempt}");
+    }
+    // A repeated finish and an instant upload publish nothing new.
+    assert_eq!(api.finish(&file.sha, &file.sig).await.code, 0);
+    assert_eq!(api.init(&file.sha, file.data.len(), HALF, &file.sig).await.code, code::INSTANT);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(notes.try_recv().is_err(), "notified again");
+    let metrics = api.client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("\nugc_notifications_total{outcome=\"delivered\"} 1\n"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_receiver_that_is_down_or_hangs_does_not_hold_up_uploads() {
+    // Nothing listens on this port any more.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let down = format!("http://{}/hook", closed.local_addr().unwrap());
+    drop(closed);
+    // This one accepts connections and never answers.
+    let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hangs = format!("http://{}/hook", hanging.local_addr().unwrap());
+    let _held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = hanging.accept().await {
+            open.push(stream);
+        }
+    });
+    for (i, url) in [down, hangs].iter().enumerate() {
+        let server = TestServer::start(&["--notify-url", url]).await;
+        let api = server.api();
+        let file = TestFile::new(3000, 60 + i as u64, APP_A);
+        assert_eq!(api.init(&file.sha, 3000, HALF, &file.sig).await.code, 0);
+        assert_eq!(api.part(&file.sha, 0, &file.data, &file.sig).await.code, 0);
+        let start = Instant::now();
+        let done = api.finish(&file.sha, &file.sig).await;
+        assert_eq!(done.code, 0, "{url}: {done:?}");
+        assert!(start.elapsed() < Duration::from_secs(1), "{url}: finish took {:?}", start.elapsed());
+        assert_eq!(api.fetch(&done.url.unwrap()).await, file.data);
+    }
+}
+
+#[tokio::test]
+async fn a_notify_url_that_is_not_http_refuses_to_start() {
+    for bad in ["ftp://example.invalid/", "not a url"] {
+        let data = tempfile::tempdir().unwrap();
+        let data = data.path().to_str().unwrap();
+        let args = ["vod-ugc-server", "--listen", "127.0.0.1:0", "--data", data, "--notify-url", bad];
+        let args = args.into_iter().chain(["--secret-id", "a", "--secret-key", "k"]);
+        let config = <vod_ugc_server::Config as clap::Parser>::parse_from(args);
+        let err = vod_ugc_server::Server::bind(config).await.err().expect(bad);
+        assert!(err.to_string().contains("--notify-url"), "{err}");
+    }
+}
+
+/// The value of the sample `name` (with its labels) in a metrics text.
+fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+}
+
+#[tokio::test]
+async fn metrics_count_what_happened_and_healthz_answers() {
+    let server = TestServer::start(&[]).await;
+    let api = server.api();
+    let health = api.client.get(format!("{}/healthz", server.base)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.unwrap(), r#"{"status":"ok"}"#);
+
+    // Started and finished (two parts), then instant.
+    let whole = TestFile::new(HALF + 100, 70, APP_A);
+    api.upload(&whole, HALF).await;
+    assert_eq!(api.init(&whole.sha, whole.data.len(), HALF, &whole.sig).await.code, code::INSTANT);
+    // Started, one part, resumed; a part with a wrong MD5; a bad signature.
+    let partial = TestFile::new(HALF * 2, 71, APP_A);
+    assert_eq!(api.init(&partial.sha, partial.data.len(), HALF, &partial.sig).await.code, 0);
+    assert_eq!(api.part(&partial.sha, 0, &partial.data[..HALF], &partial.sig).await.code, 0);
+    assert_eq!(api.init(&partial.sha, partial.data.len(), HALF, &partial.sig).await.code, code::RESUME);
+    let url = api.part_url(&partial.sha, HALF, HALF, &md5_hex(b"other"), &partial.sig);
+    let refused = api.post(url, partial.data[HALF..].to_vec()).send().await.unwrap();
+    assert_eq!(refused.json::<serde_json::Value>().await.unwrap()["code"], code::BODY);
+    assert_eq!(api.finish(&partial.sha, "garbage").await.code, code::SIGNATURE);
+
+    let response = api.client.get(format!("{}/metrics", server.base)).send().await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    let text = response.text().await.unwrap();
+    assert_eq!(sample(&text, "ugc_uploads_started_total"), 2.0);
+    assert_eq!(sample(&text, "ugc_uploads_resumed_total"), 1.0);
+    assert_eq!(sample(&text, "ugc_uploads_instant_total"), 1.0);
+    assert_eq!(sample(&text, "ugc_uploads_finished_total"), 1.0);
+    assert_eq!(sample(&text, "ugc_received_bytes_total"), (HALF + 100 + HALF + HALF) as f64);
+    assert_eq!(sample(&text, "ugc_failures_total{action=\"UploadPartUGC\",code=\"-10006\"}"), 1.0);
+    assert_eq!(sample(&text, "ugc_failures_total{action=\"FinishUploadUGC\",code=\"-10002\"}"), 1.0);
+    assert_eq!(sample(&text, "ugc_part_duration_seconds_count"), 4.0);
+    assert_eq!(sample(&text, "ugc_part_duration_seconds_bucket{le=\"+Inf\"}"), 4.0);
+    assert!(sample(&text, "ugc_part_duration_seconds_sum") > 0.0);
 }
