@@ -13,7 +13,11 @@ cd "$ROOT"
 export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 command -v wasm-opt >/dev/null || { echo "build: wasm-opt missing: run scripts/setup.sh" >&2; exit 1; }
 
-echo "build: wasm package -> pkg/"
+if [ -d target/wasm32-unknown-unknown/release ]; then
+  echo "build: wasm package -> pkg/"
+else
+  echo "build: wasm package -> pkg/ (the first build compiles the crate's dependencies for wasm32: a minute or two)"
+fi
 wasm-pack build --target web --release --out-dir pkg
 # The npm package around wasm-pack's output: entries that load the .wasm on
 # first use (browsers, bundlers, Node.js), exports map, CLI, error codes.

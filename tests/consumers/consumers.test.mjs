@@ -321,6 +321,15 @@ test("Node.js: the vod-ugc-upload CLI, its output and exit codes", async () => {
     await assertUploaded({ sha1: result.fileSha, result }, file);
     assert.equal(ok.stderr, "", "no progress line when stderr is not a terminal");
 
+    // On a terminal (script(1) gives it one), a progress line on stderr.
+    const tty = await randomFile("cli-tty.bin");
+    const command = [path.join(dir, "node_modules/.bin/vod-ugc-upload"), tty.path, "--endpoint", `${srv.url}/v2/index.php`, "--signature-url", `${srv.url}/signature`]
+      .map((arg) => `'${arg}'`).join(" ");
+    const { stdout: screen } = await run("script", ["-qec", command, "/dev/null"], { cwd: dir });
+    assert.match(screen, /\r\x1b\[Khash +\d+ %/, "a hash progress line");
+    assert.match(screen, /\r\x1b\[Kupload +100 %/, "an upload progress line that ends at 100 %");
+    assert.match(screen, new RegExp(`"fileSha": "${tty.sha1}"`), "then the result");
+
     const endpoint = ["--endpoint", `${srv.url}/v2/index.php`];
     const signer = ["--signature-url", `${srv.url}/signature`];
     const other = await randomFile("cli-fail.bin");
