@@ -20,7 +20,7 @@ pub mod client_code {
     /// WebAssembly SIMD (older than Chrome 91, Firefox 89, Safari 16.4), or
     /// the `.wasm` could not be fetched or compiled. Raised by the package's
     /// JavaScript loader (`js/vod_ugc_upload_load.js`), before this crate runs.
-    pub const LOAD_FAILED: i64 = -20006;
+    pub const LOAD_FAILED: i64 = -20007;
 }
 
 /// Every error code under the name the npm package exports it by

@@ -57,7 +57,7 @@ export interface UploadResult {
   bytesUploaded: number;
 }
 
-/** "load": the WebAssembly module could not be loaded (code -20006, `codes.LOAD_FAILED`). */
+/** "load": the WebAssembly module could not be loaded (code -20007, `codes.LOAD_FAILED`). */
 export type UgcErrorStage = "load" | "input" | "hash" | "sign" | "init" | "part" | "finish";
 
 /**
@@ -65,7 +65,7 @@ export type UgcErrorStage = "load" | "input" | "hash" | "sign" | "init" | "part"
  * "AbortError"). `code` is the server's negative code or a client code:
  * -20001 bad input, -20002 getSignature failed, -20003 network failure after
  * all retries, -20004 timeout after all retries, -20005 answer not understood,
- * -20006 the WebAssembly module could not be loaded (no WebAssembly SIMD, or
+ * -20007 the WebAssembly module could not be loaded (no WebAssembly SIMD, or
  * the .wasm not found). `codes` names them all.
  */
 export interface UgcError extends Error {

@@ -80,13 +80,21 @@ after(async () => {
   await removeDir(work);
 });
 
-/** Runs the fixture's build script (its bundler, pinned by its lock). */
-async function build(dir) {
-  try {
-    await run("npm", ["run", "build"], { cwd: dir, maxBuffer: 64 * MIB });
-  } catch (error) {
-    throw new Error(`npm run build in ${dir} failed:\n${error.stdout}\n${error.stderr}`);
+const builds = new Map(); // name -> Promise<folder, built>
+
+/** The fixture, built once by its build script (its bundler, pinned by its lock). */
+function built(name) {
+  if (!builds.has(name)) {
+    builds.set(name, fixture(name).then(async (dir) => {
+      try {
+        await run("npm", ["run", "build"], { cwd: dir, maxBuffer: 64 * MIB });
+      } catch (error) {
+        throw new Error(`npm run build in ${dir} failed:\n${error.stdout}\n${error.stderr}`);
+      }
+      return dir;
+    }));
   }
+  return builds.get(name);
 }
 
 /** A server whose --www is `www`, with its own data folder. */
@@ -198,8 +206,7 @@ test("the package: manifest, files, entries", async () => {
  * resolves to where the page got the WebAssembly from and its responses.
  */
 async function uploadWithFixture(name, { buildStep = true, www = "." } = {}) {
-  const dir = await fixture(name);
-  if (buildStep) await build(dir);
+  const dir = await (buildStep ? built(name) : fixture(name));
   const srv = await server(path.join(dir, www));
   try {
     const file = await randomFile(`${name}.bin`);
@@ -262,7 +269,7 @@ test("a plain <script type=module> page with an import map, init(url) first", as
 });
 
 test("a browser without WebAssembly SIMD gets a UgcError that says so", async () => {
-  const dir = await fixture("vite");
+  const dir = await built("vite");
   const srv = await server(path.join(dir, "dist"));
   try {
     const file = await randomFile("no-simd.bin");
@@ -271,7 +278,7 @@ test("a browser without WebAssembly SIMD gets a UgcError that says so", async ()
       initScript: () => { WebAssembly.validate = () => false; },
     });
     assert.equal(outcome.error?.name, "UgcError", JSON.stringify(outcome));
-    assert.equal(outcome.error.code, -20006);
+    assert.equal(outcome.error.code, -20007);
     assert.equal(outcome.error.known, "LOAD_FAILED");
     assert.equal(outcome.error.stage, "load");
     assert.equal(outcome.error.canRetry, false);
@@ -355,8 +362,7 @@ test("Node.js: the vod-ugc-upload CLI, its output and exit codes", async () => {
 });
 
 test("TypeScript: the declarations under tsc --strict (bundler and nodenext resolution)", async () => {
-  const dir = await fixture("types");
-  await build(dir);
+  await built("types");
 });
 
 async function freePort() {
