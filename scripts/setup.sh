@@ -8,6 +8,7 @@
 #   - Debian's chromium + chromium-driver, firefox-esr, webkit2gtk-driver,
 #     xvfb + xauth                                      (apt-get)
 #   - geckodriver                                       (cargo install)
+#   - moto[server] in .venv-moto/ (the S3 API the server's tests run on) (pip)
 #   - the npm devDependencies (binaryen's wasm-opt, playwright-core)
 #     with `npm ci`, when node_modules is missing or package-lock.json changed
 #
@@ -81,6 +82,21 @@ if [ "${SKIP_BROWSER_INSTALL:-0}" != 1 ]; then
     say "installing geckodriver (Firefox's WebDriver); this compiles for a few minutes"
     cargo install geckodriver --locked || cargo install geckodriver
   fi
+fi
+
+# --- moto_server: a real S3 API for the server's S3 tests ---------------------
+# In a venv of its own (.venv-moto/, git-ignored); the tests start and stop it.
+MOTO_VERSION="5.2.5"
+have_moto="$(.venv-moto/bin/python -c 'import moto; print(moto.__version__)' 2>/dev/null || true)"
+if [ "$have_moto" != "$MOTO_VERSION" ] || [ ! -x .venv-moto/bin/moto_server ]; then
+  say "installing moto[server] $MOTO_VERSION in .venv-moto (found: ${have_moto:-none})"
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    [ "$(id -u)" = 0 ] || die "python3 -m venv is missing: run 'apt-get install python3-venv' as root"
+    env DEBIAN_FRONTEND=noninteractive apt-get update
+    env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv
+  fi
+  python3 -m venv .venv-moto
+  .venv-moto/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 
 # --- npm devDependencies ------------------------------------------------------

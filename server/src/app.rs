@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::faults::Faults;
 use crate::rng::SplitMix64;
 use crate::storage::{MediaRecord, Storage};
-use crate::{handlers, signer};
+use crate::{handlers, media, signer};
 
 /// What every request handler shares.
 pub struct App {
@@ -68,14 +68,9 @@ impl App {
         self.rng.lock().unwrap_or_else(|p| p.into_inner()).below(n)
     }
 
-    /// `{base}/media/{fileId}/f0[.ext]`, the address the router serves it at.
+    /// `{base}/media/{path}`, the address the router serves it at.
     pub fn media_url(&self, record: &MediaRecord) -> String {
-        format!(
-            "{}/media/{}/{}",
-            self.base_url,
-            record.file_id,
-            record.file_name()
-        )
+        format!("{}/media/{}", self.base_url, record.media_path())
     }
 }
 
@@ -86,10 +81,9 @@ pub fn unix_now() -> u64 {
 }
 
 pub fn router(app: Arc<App>, config: &Config) -> Router {
-    let media = ServeDir::new(app.storage.media_root()).append_index_html_on_directories(false);
     let mut router = Router::new()
         .route("/v2/index.php", any(handlers::index_php))
-        .nest_service("/media", media);
+        .route("/media/{*path}", get(media::serve));
     if config.dev_signer {
         router = router.route("/signature", get(signer::signature));
     }
