@@ -455,6 +455,33 @@ async fn hostile_input_gets_json_and_the_server_keeps_serving(store: Store) {
     assert_eq!(api.upload(&file, HALF).await.code, 0);
 }
 
+async fn unfinished_uploads_expire_and_their_parts_are_deleted(store: Store) {
+    let server = TestServer::start_on(store, &["--expire-unfinished-after", "2s"]).await;
+    let api = server.api();
+    let done = TestFile::new(HALF + 1, 17, APP_A);
+    let finished = api.upload(&done, HALF).await;
+    let file = TestFile::new(2 * HALF, 18, APP_A);
+    assert_eq!(api.init(&file.sha, file.data.len(), HALF, &file.sig).await.code, 0);
+    assert_eq!(api.part(&file.sha, 0, &file.data[..HALF], &file.sig).await.code, 0);
+    assert!(server.keys("apps/").await.iter().any(|k| k.contains("/parts/")));
+
+    // Idle for 2 s, then the next sweep (every second here) deletes it.
+    let started = std::time::Instant::now();
+    while server.keys("apps/").await.iter().any(|k| k.contains("/uploads/")) {
+        assert!(started.elapsed().as_secs() < 15, "{:?}", server.keys("apps/").await);
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(started.elapsed().as_millis() >= 1000, "not before it was idle long enough");
+    assert_failure(&api.finish(&file.sha, &file.sig).await, code::READ_STATE, false);
+    let fresh = api.init(&file.sha, file.data.len(), HALF, &file.sig).await;
+    assert_eq!((fresh.code, fresh.list_parts), (0, None), "starts over");
+
+    // Finished files do not expire.
+    let instant = api.init(&done.sha, done.data.len(), HALF, &done.sig).await;
+    assert_eq!((instant.code, &instant.file_id), (code::INSTANT, &finished.file_id));
+    assert_eq!(api.fetch(&instant.url.unwrap()).await, done.data);
+}
+
 /// Each test above, once per backend: `disk::name` and `s3::name`.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -488,4 +515,5 @@ both_backends!(
     state_failures,
     bad_bodies_are_refused_and_not_stored,
     hostile_input_gets_json_and_the_server_keeps_serving,
+    unfinished_uploads_expire_and_their_parts_are_deleted,
 );

@@ -393,6 +393,7 @@ impl Storage {
             record
         } else {
             // A racing finish published first: its record is the file.
+            tracing::info!(file_id = %record.file_id, "another finish published first; dropping this copy");
             if let Err(e) = self.backend.delete(&media).await {
                 tracing::warn!(error = %e, "removing a duplicate media object failed");
             }
