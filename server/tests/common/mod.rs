@@ -138,7 +138,7 @@ impl BinaryServer {
         BinaryServer::spawn(command, extra).await
     }
 
-    async fn spawn(mut command: tokio::process::Command, extra: &[&str]) -> BinaryServer {
+    pub async fn spawn(mut command: tokio::process::Command, extra: &[&str]) -> BinaryServer {
         let mut child = command
             .args(["--listen", "127.0.0.1:0"])
             .args(key_args())
