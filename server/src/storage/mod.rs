@@ -383,7 +383,8 @@ impl Storage {
 
         // The commit point: from here on the file is instant-uploadable and
         // finish answers it again.
-        let json = serde_json::to_vec(&record).map_err(|e| StoreError::Write(io::Error::other(e)))?;
+        let json =
+            serde_json::to_vec(&record).map_err(|e| StoreError::Write(io::Error::other(e)))?;
         let newly_published = self
             .backend
             .create_if_absent(&keys.record, json.into())
@@ -463,11 +464,7 @@ impl Storage {
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let mut expired = 0;
         for app in self.backend.list_folders("apps/").await? {
-            for upload in self
-                .backend
-                .list_folders(&format!("{app}uploads/"))
-                .await?
-            {
+            for upload in self.backend.list_folders(&format!("{app}uploads/")).await? {
                 let entries = self.backend.list(&upload).await?;
                 let last_write = entries.iter().map(|e| e.modified).max();
                 if last_write.is_none() || last_write < Some(cutoff) {
@@ -522,7 +519,10 @@ impl Storage {
             if plan.check(offset, entry.size).is_err() {
                 continue;
             }
-            if latest.get(&offset).is_some_and(|(t, _)| *t > entry.modified) {
+            if latest
+                .get(&offset)
+                .is_some_and(|(t, _)| *t > entry.modified)
+            {
                 continue;
             }
             let part = StoredPart {
@@ -547,7 +547,12 @@ impl Storage {
 /// Streams `body` into `writer` while hashing it; refuses it as soon as it
 /// passes `len`, and at the end unless it is exactly `len` bytes with MD5
 /// `md5`.
-async fn receive<S, E>(writer: &mut dyn ObjectWriter, mut body: S, len: u64, md5: &str) -> Result<()>
+async fn receive<S, E>(
+    writer: &mut dyn ObjectWriter,
+    mut body: S,
+    len: u64,
+    md5: &str,
+) -> Result<()>
 where
     S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,

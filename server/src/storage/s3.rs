@@ -79,7 +79,9 @@ fn parse_url(url: &str) -> io::Result<(String, String)> {
             format!("--storage {url:?}: {why}; expected s3://BUCKET/PREFIX"),
         )
     };
-    let rest = url.strip_prefix("s3://").ok_or_else(|| bad("not an s3:// URL"))?;
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| bad("not an s3:// URL"))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
         return Err(bad("no bucket"));
@@ -149,7 +151,8 @@ impl Backend for S3 {
         {
             Ok(_) => Ok(true),
             Err(
-                object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
             ) => Ok(false),
             Err(e) => Err(io_error(e)),
         }
