@@ -11,9 +11,13 @@ mod app;
 pub mod config;
 mod faults;
 mod handlers;
+mod ids;
+mod metrics;
+mod notify;
 mod media;
 mod params;
 mod rng;
+pub mod serve;
 mod signer;
 mod storage;
 
@@ -31,6 +35,7 @@ pub use config::Config;
 pub struct Server {
     listener: TcpListener,
     router: axum::Router,
+    limits: serve::Limits,
     app: Arc<app::App>,
     expire_unfinished_after: Duration,
 }
@@ -53,12 +58,20 @@ impl Server {
             None => format!("http://{addr}"),
         };
         let storage = open_storage(&config).await?;
-        let faults = faults::Faults::new(config.fault_rate, config.fault_seed);
-        let app = Arc::new(app::App::new(storage, keys, &base_url, faults));
+        let app = app::App::new(storage, &config, keys, &base_url)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let app = Arc::new(app);
+        let limits = serve::Limits {
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+            body_stall_timeout: config.body_stall_timeout,
+            max_connections: config.max_connections,
+        };
         Ok(Server {
             router: app::router(app.clone(), &config),
             app,
             listener,
+            limits: limits.fitted_to_open_file_limit(),
             expire_unfinished_after: config.expire_unfinished_after,
         })
     }
@@ -75,9 +88,7 @@ impl Server {
             self.app.clone(),
             self.expire_unfinished_after,
         ));
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = serve::serve(self.listener, self.router, self.limits, shutdown).await;
         expiry.abort();
         served
     }

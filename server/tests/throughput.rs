@@ -28,7 +28,7 @@ fn binary() -> PathBuf {
 
 async fn start(storage: &[String], env: Vec<(&'static str, String)>) -> BinaryServer {
     let mut command = tokio::process::Command::new(binary());
-    command.args(storage).envs(env);
+    command.args(storage).envs(env).stderr(std::process::Stdio::null());
     BinaryServer::spawn(command, &[]).await
 }
 

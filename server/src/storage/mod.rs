@@ -6,7 +6,7 @@
 //! apps/{hex SecretId}/uploads/{sha}/state.json          {fileSize, dataSize}
 //! apps/{hex SecretId}/uploads/{sha}/parts/{offset}.{md5} one stored part
 //! apps/{hex SecretId}/files/{sha}.json                  the published record
-//! media/{fileId}/f0[.ext]                               finished media (served)
+//! media/{key}/f0[.ext]                                  finished media (served)
 //! ```
 //!
 //! Nothing that matters lives in one process, so any number of servers may
@@ -24,7 +24,7 @@ mod s3;
 use std::collections::BTreeMap;
 use std::io;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -36,7 +36,6 @@ use vod_ugc_upload::plan::PartPlan;
 use vod_ugc_upload::protocol::{is_md5_hex, to_hex};
 
 use self::backend::{Backend, Object, ObjectWriter};
-use crate::rng::SplitMix64;
 
 /// Largest file accepted (1 TiB): beyond any real upload, and it keeps part
 /// counts and offsets far from overflow.
@@ -91,6 +90,11 @@ pub struct StoredPart {
 #[serde(rename_all = "camelCase")]
 pub struct MediaRecord {
     pub file_id: String,
+    /// The folder under `media/`: 128 random bits, so that its URL cannot
+    /// be guessed (see `crate::ids`). Absent in records written before keys
+    /// existed, whose folder is the fileId.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     pub ext: Option<String>,
     pub size: u64,
 }
@@ -104,10 +108,11 @@ impl MediaRecord {
         }
     }
 
-    /// Where the file is, below `/media/` in URLs and `media/` in storage:
-    /// the one place that decides it.
+    /// `{key}/f0[.ext]`: where the file is, below `/media/` in URLs and
+    /// `media/` in storage; the one place that decides it.
     pub fn media_path(&self) -> String {
-        format!("{}/{}", self.file_id, self.file_name())
+        let dir = self.key.as_deref().unwrap_or(&self.file_id);
+        format!("{dir}/{}", self.file_name())
     }
 }
 
@@ -177,7 +182,6 @@ pub enum Location<'a> {
 
 pub struct Storage {
     backend: Arc<dyn Backend>,
-    ids: Mutex<SplitMix64>,
 }
 
 impl Storage {
@@ -187,10 +191,7 @@ impl Storage {
             Location::Disk(root) => Arc::new(disk::Disk::open(root)?),
             Location::S3(url) => Arc::new(s3::S3::connect(url).await?),
         };
-        Ok(Storage {
-            backend,
-            ids: Mutex::new(SplitMix64::from_entropy()),
-        })
+        Ok(Storage { backend })
     }
 
     /// InitUploadUGC: instant upload, resume, or a (re)started session.
@@ -351,8 +352,12 @@ impl Storage {
             )));
         }
 
+        // Ids are random, so uniqueness needs no shared counter; two
+        // finishes of one file are settled by the record's conditional
+        // create, not by the id.
         let record = MediaRecord {
-            file_id: self.new_file_id(),
+            file_id: crate::ids::file_id(),
+            key: Some(crate::ids::media_key()),
             ext,
             size: plan.file_size(),
         };
@@ -534,14 +539,6 @@ impl Storage {
         }
         Ok(latest.into_values().map(|(_, part)| part).collect())
     }
-
-    /// A fresh 19-digit decimal fileId. Ids are random, so uniqueness needs
-    /// no shared counter; two finishes of one file are settled by the
-    /// record's conditional create, not by the id.
-    fn new_file_id(&self) -> String {
-        let mut rng = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-        (1_000_000_000_000_000_000 + rng.below(9_000_000_000_000_000_000)).to_string()
-    }
 }
 
 /// Streams `body` into `writer` while hashing it; refuses it as soon as it
@@ -631,23 +628,19 @@ mod tests {
     fn media_names() {
         let mut r = MediaRecord {
             file_id: "1".into(),
+            key: Some("k".into()),
             ext: Some("mp4".into()),
             size: 1,
         };
-        assert_eq!(r.file_name(), "f0.mp4");
-        assert_eq!(r.media_path(), "1/f0.mp4");
+        assert_eq!(
+            (r.file_name(), r.media_path()),
+            ("f0.mp4".into(), "k/f0.mp4".into())
+        );
         r.ext = None;
         assert_eq!(r.file_name(), "f0");
-    }
-
-    #[tokio::test]
-    async fn file_ids_have_19_digits() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(Location::Disk(dir.path())).await.unwrap();
-        for _ in 0..100 {
-            let id = storage.new_file_id();
-            assert_eq!(id.len(), 19);
-            assert!(id.bytes().all(|b| b.is_ascii_digit()));
-        }
+        // A record from before media keys: its folder is the fileId.
+        let old: MediaRecord =
+            serde_json::from_str(r#"{"fileId":"1","ext":"mp4","size":1}"#).unwrap();
+        assert_eq!(old.media_path(), "1/f0.mp4");
     }
 }

@@ -126,25 +126,31 @@ pub struct BinaryServer {
 
 impl BinaryServer {
     pub async fn start(data: &Path, extra: &[&str]) -> BinaryServer {
+        BinaryServer::start_logging_to(data, extra, Stdio::null()).await
+    }
+
+    /// Started with its stderr (the log) going to `log`.
+    pub async fn start_logging_to(data: &Path, extra: &[&str], log: impl Into<Stdio>) -> BinaryServer {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_vod-ugc-server"));
-        command.arg("--data").arg(data);
+        command.arg("--data").arg(data).stderr(log);
         BinaryServer::spawn(command, extra).await
     }
 
     /// On `bucket` of the test binary's moto_server.
     pub async fn start_s3(bucket: &str, extra: &[&str]) -> BinaryServer {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_vod-ugc-server"));
-        command.args(["--storage", &format!("s3://{bucket}/ugc")]).envs(moto().env());
+        command.args(["--storage", &format!("s3://{bucket}/ugc")]).envs(moto().env()).stderr(Stdio::null());
         BinaryServer::spawn(command, extra).await
     }
 
+    /// Runs `command` (a server binary with its storage flags and stderr
+    /// set) on a free loopback port with the test keys.
     pub async fn spawn(mut command: tokio::process::Command, extra: &[&str]) -> BinaryServer {
         let mut child = command
             .args(["--listen", "127.0.0.1:0"])
             .args(key_args())
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
