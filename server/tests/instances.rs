@@ -108,3 +108,19 @@ async fn instant_upload_and_resume_from_another_instance() {
     let other = b.init(&file.sha, file.data.len(), MIB, &sign(APP_B, &file.sha, None)).await;
     assert_eq!(other.code, 0, "{other:?}");
 }
+
+#[tokio::test]
+async fn a_bucket_that_does_not_answer_refuses_to_start() {
+    let missing = format!("s3://{}-missing/ugc", moto().new_bucket().await);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_vod-ugc-server"))
+        .args(["--listen", "127.0.0.1:0", "--storage", &missing])
+        .args(key_args())
+        .envs(moto().env())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty(), "never listening");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot open storage s3://") && stderr.contains("bucket"), "{stderr}");
+}

@@ -377,6 +377,8 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
 pub struct Moto {
     pub endpoint: String,
     client: reqwest::Client,
+    /// Outlives the tests on purpose: it ends moto once this process is gone.
+    _watchdog: std::process::Child,
 }
 
 static MOTO: std::sync::OnceLock<Moto> = std::sync::OnceLock::new();
@@ -398,7 +400,7 @@ impl Moto {
              while kill -0 {pid} 2>/dev/null && kill -0 $moto 2>/dev/null; do sleep 1; done; kill $moto",
             pid = std::process::id()
         );
-        std::process::Command::new("sh")
+        let watchdog = std::process::Command::new("sh")
             .args(["-c", &watchdog])
             .arg(&bin)
             .stdin(Stdio::null())
@@ -410,7 +412,7 @@ impl Moto {
             assert!(started.elapsed().as_secs() < 30, "moto_server did not start on port {port}");
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        Moto { endpoint, client: reqwest::Client::new() }
+        Moto { endpoint, client: reqwest::Client::new(), _watchdog: watchdog }
     }
 
     /// What a server needs in its environment to use this moto.
