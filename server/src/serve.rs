@@ -58,7 +58,7 @@ impl Limits {
         if let Ok((soft, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
             let fits = (soft.saturating_sub(RESERVED_FILES) / 2).clamp(1, u32::MAX.into()) as u32;
             if fits < self.max_connections {
-                tracing::warn!(
+                tracing::info!(
                     "the open-file limit is {soft}: at most {fits} connections at once instead of {}",
                     self.max_connections
                 );
