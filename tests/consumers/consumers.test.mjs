@@ -239,8 +239,8 @@ test("Vite: dev server, no configuration", async (t) => {
     const file = await randomFile("vite-dev.bin");
     const { outcome, responses } = await uploadInPage(`http://127.0.0.1:${port}/?server=${encodeURIComponent(srv.url)}`, file);
     await assertUploaded(outcome, file);
-    // Vite 8 serves the .wasm from the package folder; older Vite dev
-    // servers moved the module without the file (the inline copy then).
+    // Vite 8 serves the .wasm from the package folder; a dev server that
+    // pre-bundles without the file (vitejs/vite#8427) gets the inline copy.
     t.diagnostic(`the WebAssembly came from: ${wasmSource(responses)}`);
   } finally {
     vite.kill();
