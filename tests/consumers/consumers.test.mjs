@@ -202,15 +202,15 @@ test("the package: manifest, files, entries", async () => {
 
 /**
  * Builds a browser fixture (when it has a build step), serves `www` (a
- * folder of it) from the upload server, uploads a file from the page and
+ * folder of it) from the upload server, uploads a file from `page` and
  * resolves to where the page got the WebAssembly from and its responses.
  */
-async function uploadWithFixture(name, { buildStep = true, www = "." } = {}) {
+async function uploadWithFixture(name, { buildStep = true, www = ".", page = "" } = {}) {
   const dir = await (buildStep ? built(name) : fixture(name));
   const srv = await server(path.join(dir, www));
   try {
-    const file = await randomFile(`${name}.bin`);
-    const { outcome, responses } = await uploadInPage(`${srv.url}/`, file);
+    const file = await randomFile(`${name}-${page || "index"}.bin`);
+    const { outcome, responses } = await uploadInPage(`${srv.url}/${page}`, file);
     await assertUploaded(outcome, file);
     return { source: wasmSource(responses), responses };
   } finally {
@@ -266,6 +266,10 @@ test("a plain <script type=module> page with an import map, init(url) first", as
   const { source, responses } = await uploadWithFixture("plain", { buildStep: false });
   assert.equal(source, "file");
   assert.ok(!responses.some((r) => r.url.includes("inline")), "the inline copy is not fetched");
+});
+
+test("in a module Worker: a relative endpoint resolves against the Worker's location", async () => {
+  await uploadWithFixture("plain", { buildStep: false, page: "worker.html" });
 });
 
 test("a browser without WebAssembly SIMD gets a UgcError that says so", async () => {
