@@ -175,6 +175,7 @@ async fn media_is_served_with_ranges_and_types(store: Store) {
     let response = api.client.get(&url).send().await.unwrap();
     assert_eq!(response.headers()["content-type"], "video/mp4");
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    assert!(response.headers()["cache-control"].to_str().unwrap().contains("immutable"));
     assert_eq!(response.bytes().await.unwrap(), file.data);
 
     let ranged = api.client.get(&url).header("range", "bytes=1000-1999").send().await.unwrap();
