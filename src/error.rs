@@ -170,11 +170,21 @@ mod tests {
         block
             .lines()
             .map(str::trim)
-            .filter(|line| !line.is_empty() && !line.starts_with("//") && !line.starts_with("/*") && !line.starts_with('*'))
+            .filter(|line| {
+                !line.is_empty()
+                    && !line.starts_with("//")
+                    && !line.starts_with("/*")
+                    && !line.starts_with('*')
+            })
             .map(|line| {
-                let line = line.trim_start_matches("readonly ").trim_end_matches([',', ';']);
+                let line = line
+                    .trim_start_matches("readonly ")
+                    .trim_end_matches([',', ';']);
                 let (name, value) = line.split_once(':').expect("NAME: value");
-                (name.trim().to_owned(), value.trim().parse().expect("an integer code"))
+                (
+                    name.trim().to_owned(),
+                    value.trim().parse().expect("an integer code"),
+                )
             })
             .collect()
     }
@@ -186,10 +196,20 @@ mod tests {
             .map(|&(name, code)| (name.to_owned(), code))
             .collect();
         for (file, source) in [
-            ("js/vod_ugc_upload_codes.js", include_str!("../js/vod_ugc_upload_codes.js")),
-            ("js/vod_ugc_upload.d.ts", include_str!("../js/vod_ugc_upload.d.ts")),
+            (
+                "js/vod_ugc_upload_codes.js",
+                include_str!("../js/vod_ugc_upload_codes.js"),
+            ),
+            (
+                "js/vod_ugc_upload.d.ts",
+                include_str!("../js/vod_ugc_upload.d.ts"),
+            ),
         ] {
-            assert_eq!(js_codes(source), expected, "the codes in {file} must be CODE_NAMES, in order");
+            assert_eq!(
+                js_codes(source),
+                expected,
+                "the codes in {file} must be CODE_NAMES, in order"
+            );
         }
         // Every negative code the crate defines (the server's in protocol.rs,
         // the client's here) has a name: a new code cannot be left out.

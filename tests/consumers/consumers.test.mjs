@@ -202,15 +202,15 @@ test("the package: manifest, files, entries", async () => {
 
 /**
  * Builds a browser fixture (when it has a build step), serves `www` (a
- * folder of it) from the upload server, uploads a file from the page and
+ * folder of it) from the upload server, uploads a file from `page` and
  * resolves to where the page got the WebAssembly from and its responses.
  */
-async function uploadWithFixture(name, { buildStep = true, www = "." } = {}) {
+async function uploadWithFixture(name, { buildStep = true, www = ".", page = "" } = {}) {
   const dir = await (buildStep ? built(name) : fixture(name));
   const srv = await server(path.join(dir, www));
   try {
-    const file = await randomFile(`${name}.bin`);
-    const { outcome, responses } = await uploadInPage(`${srv.url}/`, file);
+    const file = await randomFile(`${name}-${page || "index"}.bin`);
+    const { outcome, responses } = await uploadInPage(`${srv.url}/${page}`, file);
     await assertUploaded(outcome, file);
     return { source: wasmSource(responses), responses };
   } finally {
@@ -239,8 +239,8 @@ test("Vite: dev server, no configuration", async (t) => {
     const file = await randomFile("vite-dev.bin");
     const { outcome, responses } = await uploadInPage(`http://127.0.0.1:${port}/?server=${encodeURIComponent(srv.url)}`, file);
     await assertUploaded(outcome, file);
-    // Vite 8 serves the .wasm from the package folder; older Vite dev
-    // servers moved the module without the file (the inline copy then).
+    // Vite 8 serves the .wasm from the package folder; a dev server that
+    // pre-bundles without the file (vitejs/vite#8427) gets the inline copy.
     t.diagnostic(`the WebAssembly came from: ${wasmSource(responses)}`);
   } finally {
     vite.kill();
@@ -266,6 +266,10 @@ test("a plain <script type=module> page with an import map, init(url) first", as
   const { source, responses } = await uploadWithFixture("plain", { buildStep: false });
   assert.equal(source, "file");
   assert.ok(!responses.some((r) => r.url.includes("inline")), "the inline copy is not fetched");
+});
+
+test("in a module Worker: a relative endpoint resolves against the Worker's location", async () => {
+  await uploadWithFixture("plain", { buildStep: false, page: "worker.html" });
 });
 
 test("a browser without WebAssembly SIMD gets a UgcError that says so", async () => {
