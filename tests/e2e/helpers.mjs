@@ -35,11 +35,11 @@ export function checkPrerequisites() {
  * with the demo, the package and the dev signer; resolves once it printed
  * "vod-ugc-server listening on http://ADDR".
  */
-export async function startServer({ dataDir, listen = "127.0.0.1:0", extraArgs = [] }) {
+export async function startServer({ dataDir, listen = "127.0.0.1:0", extraArgs = [], www = path.join(ROOT, "www") }) {
   const args = [
     "--listen", listen,
     "--data", dataDir,
-    "--www", path.join(ROOT, "www"),
+    "--www", www,
     "--pkg", path.join(ROOT, "pkg"),
     "--dev-signer",
     "--secret-id", SECRET_ID,
@@ -109,6 +109,9 @@ export async function launchBrowser() {
     ],
   });
 }
+
+/** The bare page of tests/e2e/page (a file input and `window.ugc`), for `startServer({ www })`. */
+export const API_PAGE = path.join(ROOT, "tests/e2e/page");
 
 /** Opens the demo and waits until the wasm module is loaded. */
 export async function openDemo(browser, baseUrl, { viewport = { width: 1000, height: 900 } } = {}) {
