@@ -21,7 +21,9 @@ fn to_serde(value: &Value) -> Result<Serde, String> {
     Ok(match value {
         Value::Null => Serde::Null,
         Value::Bool(b) => Serde::Bool(*b),
-        Value::Number(text) => Serde::Number(serde_json::from_str::<Number>(text).map_err(|e| e.to_string())?),
+        Value::Number(text) => {
+            Serde::Number(serde_json::from_str::<Number>(text).map_err(|e| e.to_string())?)
+        }
         Value::String(text) => Serde::String(text.to_string()),
         Value::Array(items) => Serde::Array(items.iter().map(to_serde).collect::<Result<_, _>>()?),
         Value::Object(members) => {
@@ -56,7 +58,11 @@ fn check(text: &[u8]) -> Result<(), TestCaseError> {
     }
     let integers: Vec<Option<i64>> = all.iter().map(|n| Value::Number(n).as_i64()).collect();
     let elapsed = started.elapsed();
-    prop_assert!(elapsed < BOUND, "{elapsed:?} for {:?}", String::from_utf8_lossy(text));
+    prop_assert!(
+        elapsed < BOUND,
+        "{elapsed:?} for {:?}",
+        String::from_utf8_lossy(text)
+    );
 
     let theirs = serde_json::from_slice::<Serde>(text);
     match (&ours, &theirs) {
@@ -95,7 +101,10 @@ fn check(text: &[u8]) -> Result<(), TestCaseError> {
     }
     if let Some(answer) = answer {
         prop_assert!(matches!(ours, Some(Value::Object(_))));
-        prop_assert_eq!(Some(answer.code), ours.as_ref().and_then(|v| v.get("code")?.as_i64()));
+        prop_assert_eq!(
+            Some(answer.code),
+            ours.as_ref().and_then(|v| v.get("code")?.as_i64())
+        );
     }
     Ok(())
 }
@@ -106,7 +115,9 @@ fn number() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<i64>().prop_map(|n| n.to_string()),
         any::<u64>().prop_map(|n| n.to_string()),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| format!("{f:?}")),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| format!("{f:?}")),
         (
             "-?(0|[1-9][0-9]{0,24})",
             proptest::option::of("[0-9]{1,20}"),
@@ -144,9 +155,13 @@ fn value() -> impl Strategy<Value = String> {
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(|items| format!("[{}]", items.join(","))),
+            prop::collection::vec(inner.clone(), 0..6)
+                .prop_map(|items| format!("[{}]", items.join(","))),
             prop::collection::vec((string(), inner), 0..6).prop_map(|members| {
-                let members: Vec<String> = members.into_iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                let members: Vec<String> = members
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}:{v}"))
+                    .collect();
                 format!("{{{}}}", members.join(","))
             }),
         ]
@@ -160,8 +175,13 @@ fn answer() -> impl Strategy<Value = String> {
         number().prop_map(|n| format!("\"code\":{n}")),
         string().prop_map(|s| format!("\"message\":{s}")),
         value().prop_map(|v| format!("\"codeDesc\":{v}")),
-        prop_oneof![Just("0".to_owned()), Just("1".to_owned()), Just("true".to_owned()), number()]
-            .prop_map(|v| format!("\"canRetry\":{v}")),
+        prop_oneof![
+            Just("0".to_owned()),
+            Just("1".to_owned()),
+            Just("true".to_owned()),
+            number()
+        ]
+        .prop_map(|v| format!("\"canRetry\":{v}")),
         prop_oneof![number(), string()].prop_map(|v| format!("\"fileId\":{v}")),
         string().prop_map(|v| format!("\"url\":{v}")),
         prop_oneof![number(), string()].prop_map(|v| format!("\"dataSize\":{v}")),
@@ -174,10 +194,17 @@ fn answer() -> impl Strategy<Value = String> {
         }),
         (string(), value()).prop_map(|(k, v)| format!("{k}:{v}")),
     ];
-    (prop::collection::vec((field, "[ \t\r\n]{0,2}"), 0..8), "[ \t\r\n]{0,2}").prop_map(|(fields, tail)| {
-        let fields: Vec<String> = fields.into_iter().map(|(f, space)| format!("{space}{f}")).collect();
-        format!("{{{}}}{tail}", fields.join(","))
-    })
+    (
+        prop::collection::vec((field, "[ \t\r\n]{0,2}"), 0..8),
+        "[ \t\r\n]{0,2}",
+    )
+        .prop_map(|(fields, tail)| {
+            let fields: Vec<String> = fields
+                .into_iter()
+                .map(|(f, space)| format!("{space}{f}"))
+                .collect();
+            format!("{{{}}}{tail}", fields.join(","))
+        })
 }
 
 /// One edit of a text: the kind of damage a proxy, a truncation or a
@@ -267,5 +294,8 @@ fn known_cases() {
     for text in &texts {
         check(text.as_bytes()).unwrap_or_else(|e| panic!("{text:.60}: {e}"));
     }
-    assert_eq!(Answer::parse(br#"{"code":0e-2000000000}"#).map(|a| a.code), Some(0));
+    assert_eq!(
+        Answer::parse(br#"{"code":0e-2000000000}"#).map(|a| a.code),
+        Some(0)
+    );
 }
