@@ -18,7 +18,7 @@
 
 use crate::error::{Stage, UploadError};
 use crate::hash::PartMd5s;
-use crate::json::{push_integer, push_unsigned, write_string};
+use crate::json::{push_integer, push_unsigned};
 use crate::protocol::{code, is_sha1_hex, PART_SIZES};
 
 /// How long an entry is kept: long enough for an upload to be resumed
@@ -26,17 +26,16 @@ use crate::protocol::{code, is_sha1_hex, PART_SIZES};
 pub const MAX_AGE_MS: f64 = 7.0 * 24.0 * 3600.0 * 1000.0;
 
 /// The key of a picked file: its name, size, last modification time (ms
-/// since the epoch) and MIME type, as a JSON array text.
+/// since the epoch) and MIME type, joined by NUL (which neither a file
+/// name nor a MIME type holds).
 pub fn key(name: &str, size: u64, last_modified: f64, mime: &str) -> String {
-    let mut out = String::from("[");
-    write_string(&mut out, name);
-    out.push(',');
+    let mut out = String::from(name);
+    out.push('\0');
     push_unsigned(&mut out, size);
-    out.push(',');
+    out.push('\0');
     push_integer(&mut out, last_modified as i64);
-    out.push(',');
-    write_string(&mut out, mime);
-    out.push(']');
+    out.push('\0');
+    out.push_str(mime);
     out
 }
 
@@ -105,42 +104,41 @@ mod tests {
     }
 
     #[test]
-    fn keys_tell_files_apart_and_are_json() {
+    fn keys_tell_files_apart() {
         let k = key(
-            "clip \"1\".mp4",
+            "clip 1.mp4",
             5_000_000_000,
             1_700_000_000_123.0,
             "video/mp4",
         );
         assert_eq!(
             k,
-            r#"["clip \"1\".mp4",5000000000,1700000000123,"video/mp4"]"#
+            "clip 1.mp4\u{0}5000000000\u{0}1700000000123\u{0}video/mp4"
         );
-        let parsed: serde_json::Value = serde_json::from_str(&k).unwrap();
-        assert_eq!(parsed[1], 5_000_000_000u64);
-        assert_ne!(
-            k,
+        for other in [
             key(
-                "clip \"1\".mp4",
+                "clip 1.mp4",
                 5_000_000_000,
                 1_700_000_000_124.0,
-                "video/mp4"
-            )
-        );
-        assert_ne!(
-            k,
+                "video/mp4",
+            ),
             key(
-                "clip \"1\".mp4",
+                "clip 1.mp4",
                 5_000_000_001,
                 1_700_000_000_123.0,
-                "video/mp4"
-            )
-        );
-        assert_ne!(
-            k,
-            key("clip \"1\".mp4", 5_000_000_000, 1_700_000_000_123.0, "")
-        );
-        assert_eq!(key("", 1, -1.0, ""), r#"["",1,-1,""]"#);
+                "video/mp4",
+            ),
+            key("clip 1.mp4", 5_000_000_000, 1_700_000_000_123.0, ""),
+            key(
+                "clip 2.mp4",
+                5_000_000_000,
+                1_700_000_000_123.0,
+                "video/mp4",
+            ),
+        ] {
+            assert_ne!(k, other);
+        }
+        assert_eq!(key("", 1, -1.0, ""), "\u{0}1\u{0}-1\u{0}");
     }
 
     #[test]

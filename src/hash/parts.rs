@@ -54,7 +54,11 @@ impl PartMd5s {
         }
         let digests = bytes
             .chunks_exact(DIGEST_LEN)
-            .map(|d| d.try_into().expect("chunks of DIGEST_LEN"))
+            .map(|chunk| {
+                let mut digest = [0; DIGEST_LEN];
+                digest.copy_from_slice(chunk);
+                digest
+            })
             .collect();
         Some(PartMd5s {
             file_size,

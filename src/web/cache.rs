@@ -81,16 +81,16 @@ impl HashCache {
     }
 }
 
-/// Reads `parts` (skipped on their remembered MD5, in any order) and tells
-/// for each whether its bytes still have that MD5. Runs of adjacent parts
-/// are read together, up to 4 MiB at a time.
+/// Reads `parts` (skipped on their remembered MD5) and tells for each
+/// whether its bytes still have that MD5. Runs of adjacent parts (they come
+/// in order: the engine offers parts front to back) are read together, up
+/// to 4 MiB at a time.
 pub async fn check_parts(
     blob: &web_sys::Blob,
-    mut parts: Vec<(Part, [u8; DIGEST_LEN])>,
+    parts: Vec<(Part, [u8; DIGEST_LEN])>,
     abort: &AbortWatch,
 ) -> Result<Vec<(u64, bool)>, ReadError> {
     const MAX_READ: u64 = 4 << 20;
-    parts.sort_by_key(|(part, _)| part.index);
     let mut results = Vec::with_capacity(parts.len());
     let mut rest = &parts[..];
     while let Some((first, _)) = rest.first() {

@@ -107,55 +107,51 @@ impl Job<'_> {
     /// Uploads with the remembered hashes when there are good ones, else
     /// hashes first. When the remembered ones prove stale (the file changed
     /// in place), forgets them and starts again from a fresh hash, once.
-    /// Resolves to the file's SHA-1, the outcome, and whether it re-hashed.
+    /// An instant upload answered to a remembered SHA-1 is no proof that
+    /// the file still has it (nothing else would check): the file is
+    /// hashed then, and the answer kept only for the same SHA-1. Resolves
+    /// to the file's SHA-1, the outcome, and whether it re-hashed.
     async fn run(&self) -> Result<(String, Outcome, bool), Stop> {
-        let remembered = match &self.cache {
+        let mut hashes = match &self.cache {
             Some(cache) => cache.load().await,
             None => None,
         };
-        let result = match remembered {
-            Some((file_sha, part_md5s)) => self.run_remembered(file_sha, &part_md5s).await?,
-            None => {
-                let (file_sha, part_md5s) = self.hash_and_remember().await?;
-                let outcome = self.send(&file_sha, &part_md5s, false).await?;
-                (file_sha, outcome, false)
+        let mut remembered = hashes.is_some();
+        if remembered {
+            self.report_remembered();
+        }
+        let mut unconfirmed: Option<(String, Outcome)> = None;
+        let mut rehashed = false;
+        // At most two turns: the second starts from a fresh hash.
+        let done = loop {
+            let (file_sha, part_md5s) = match hashes.take() {
+                Some(hashes) => hashes,
+                None => self.hash_and_remember().await?,
+            };
+            if let Some((claimed, instant)) = unconfirmed.take() {
+                if claimed == file_sha {
+                    break (file_sha, instant, false);
+                }
             }
+            match self.send(&file_sha, &part_md5s, remembered).await {
+                Ok(outcome) if remembered && outcome.instant => {
+                    unconfirmed = Some((file_sha, outcome));
+                }
+                Ok(outcome) => break (file_sha, outcome, rehashed),
+                Err(Stop::Failed(error)) if remembered && is_stale_refusal(&error) => {
+                    if let Some(cache) = &self.cache {
+                        cache.forget().await;
+                    }
+                }
+                Err(stop) => return Err(stop),
+            }
+            remembered = false;
+            rehashed = true;
         };
         if let Some(cache) = &self.cache {
             cache.forget().await;
         }
-        Ok(result)
-    }
-
-    /// The upload from remembered hashes, and the fresh one when they prove
-    /// stale. An instant upload (the server has a file of that SHA-1) is no
-    /// proof that the file still has it, and nothing else would check: the
-    /// file is hashed then, and only the same SHA-1 keeps the answer.
-    async fn run_remembered(
-        &self,
-        file_sha: String,
-        part_md5s: &PartMd5s,
-    ) -> Result<(String, Outcome, bool), Stop> {
-        self.report_remembered();
-        let (fresh_sha, fresh_md5s) = match self.send(&file_sha, part_md5s, true).await {
-            Ok(outcome) if !outcome.instant => return Ok((file_sha, outcome, false)),
-            Ok(instant) => {
-                let fresh = self.hash_and_remember().await?;
-                if fresh.0 == file_sha {
-                    return Ok((file_sha, instant, false));
-                }
-                fresh
-            }
-            Err(Stop::Failed(error)) if is_stale_refusal(&error) => {
-                if let Some(cache) = &self.cache {
-                    cache.forget().await;
-                }
-                self.hash_and_remember().await?
-            }
-            Err(stop) => return Err(stop),
-        };
-        let outcome = self.send(&fresh_sha, &fresh_md5s, false).await?;
-        Ok((fresh_sha, outcome, true))
+        Ok(done)
     }
 
     /// Hashes the file and remembers the hashes.
