@@ -102,6 +102,6 @@ describe("a file over 4 GiB", () => {
     assert.equal(served.bytes, SIZE, "served size");
     assert.equal(served.sha1, sha1, "served bytes");
     const hashMs = run.events.filter((e) => e.stage === "hash").at(-1).at;
-    console.log(`# ${SIZE} bytes: hashed in ${(hashMs / 1000).toFixed(1)} s, uploaded in ${(last.at / 1000).toFixed(1)} s`);
+    console.log(`over 4 GiB: ${SIZE} bytes hashed in ${(hashMs / 1000).toFixed(1)} s, uploaded in ${(last.at / 1000).toFixed(1)} s`);
   });
 });
