@@ -11,8 +11,12 @@ mod app;
 pub mod config;
 mod faults;
 mod handlers;
+mod ids;
+mod metrics;
+mod notify;
 mod params;
 mod rng;
+pub mod serve;
 mod signer;
 mod storage;
 
@@ -29,6 +33,7 @@ pub use config::Config;
 pub struct Server {
     listener: TcpListener,
     router: axum::Router,
+    limits: serve::Limits,
 }
 
 impl Server {
@@ -54,11 +59,19 @@ impl Server {
                 format!("cannot open data folder {}: {e}", config.data.display()),
             )
         })?;
-        let faults = faults::Faults::new(config.fault_rate, config.fault_seed);
-        let app = Arc::new(app::App::new(storage, keys, &base_url, faults));
+        let app = app::App::new(storage, &config, keys, &base_url)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let app = Arc::new(app);
+        let limits = serve::Limits {
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+            body_stall_timeout: config.body_stall_timeout,
+            max_connections: config.max_connections,
+        };
         Ok(Server {
             router: app::router(app, &config),
             listener,
+            limits: limits.fitted_to_open_file_limit(),
         })
     }
 
@@ -69,8 +82,6 @@ impl Server {
 
     /// Serves until `shutdown` completes, then lets requests in flight end.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        serve::serve(self.listener, self.router, self.limits, shutdown).await
     }
 }

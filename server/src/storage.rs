@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! tmp/                                  files being written; emptied at start
-//! media/{fileId}/f0[.ext]               finished, verified media (served)
+//! media/{key}/f0[.ext]                  finished, verified media (served)
 //! apps/{hex SecretId}/uploads/{sha}/state.json
 //! apps/{hex SecretId}/uploads/{sha}/parts/{offset}.{md5}
 //! apps/{hex SecretId}/files/{sha}.json  sha → {fileId, ext, size}: instant upload
@@ -32,7 +32,6 @@ use tokio::io::AsyncWriteExt;
 use vod_ugc_upload::plan::PartPlan;
 use vod_ugc_upload::protocol::{is_md5_hex, to_hex};
 
-use crate::rng::SplitMix64;
 
 /// Largest file accepted (1 TiB): beyond any real upload, and it keeps part
 /// counts and offsets far from overflow.
@@ -89,11 +88,22 @@ pub struct StoredPart {
 #[serde(rename_all = "camelCase")]
 pub struct MediaRecord {
     pub file_id: String,
+    /// The folder under `media/`: 128 random bits, so that its URL cannot
+    /// be guessed (see `crate::ids`). Absent in records written before keys
+    /// existed, whose folder is the fileId.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     pub ext: Option<String>,
     pub size: u64,
 }
 
 impl MediaRecord {
+    /// `{key}/f0[.ext]`, the file's path under `media/` (and `/media/`).
+    pub fn media_path(&self) -> String {
+        let dir = self.key.as_deref().unwrap_or(&self.file_id);
+        format!("{dir}/{}", self.file_name())
+    }
+
     /// The media file's name inside `media/{fileId}/`.
     pub fn file_name(&self) -> String {
         match &self.ext {
@@ -101,6 +111,15 @@ impl MediaRecord {
             None => "f0".to_owned(),
         }
     }
+}
+
+/// What FinishUploadUGC ended with.
+#[derive(Debug)]
+pub struct Finished {
+    pub record: MediaRecord,
+    /// True for the one call that published the file; false when it was
+    /// already published (a repeated finish).
+    pub newly_published: bool,
 }
 
 /// What an unfinished upload is: fixed at init, its part size adjustable
@@ -134,7 +153,6 @@ struct UploadPaths {
 pub struct Storage {
     root: PathBuf,
     locks: Mutex<HashMap<PathBuf, Weak<tokio::sync::Mutex<()>>>>,
-    ids: Mutex<SplitMix64>,
 }
 
 impl Storage {
@@ -154,7 +172,6 @@ impl Storage {
         Ok(Storage {
             root: root.to_owned(),
             locks: Mutex::new(HashMap::new()),
-            ids: Mutex::new(SplitMix64::from_entropy()),
         })
     }
 
@@ -359,14 +376,13 @@ impl Storage {
     /// FinishUploadUGC: assembles the parts in order through SHA-1, and only
     /// when the hash is `fileSha` publishes the file under a new fileId and
     /// records it for instant upload. A finished upload answers its record.
-    pub async fn finish(&self, app: &str, sha: &str, ext: Option<String>) -> Result<MediaRecord> {
+    pub async fn finish(&self, app: &str, sha: &str, ext: Option<String>) -> Result<Finished> {
         let paths = self.paths(app, sha);
         let _guard = self.lock(&paths).await;
         let sha = sha.to_owned();
-        let file_id = self.new_file_id();
         blocking(move || {
             if let Some(record) = read_json::<MediaRecord>(&paths.record)? {
-                return Ok(record);
+                return Ok(Finished { record, newly_published: false });
             }
             let state = read_json::<SessionState>(&paths.state)?.ok_or(StoreError::NoUpload)?;
             let plan = state.plan()?;
@@ -408,30 +424,30 @@ impl Storage {
             }
             assembled.as_file().sync_all().map_err(StoreError::Write)?;
 
-            let record = MediaRecord { file_id, ext, size: plan.file_size() };
-            let media_dir = paths.media.join(&record.file_id);
-            fs::create_dir(&media_dir).map_err(StoreError::Write)?;
+            let record = MediaRecord {
+                file_id: crate::ids::file_id(),
+                key: Some(crate::ids::media_key()),
+                ext,
+                size: plan.file_size(),
+            };
+            let media_dir = paths.media.join(record.media_path());
+            let media_dir = media_dir.parent().expect("a media path has a folder");
+            fs::create_dir(media_dir).map_err(StoreError::Write)?;
             assembled
                 .persist(media_dir.join(record.file_name()))
                 .map_err(|e| StoreError::Write(e.error))?;
-            sync_dir(&media_dir).map_err(StoreError::Write)?;
+            sync_dir(media_dir).map_err(StoreError::Write)?;
             sync_dir(&paths.media).map_err(StoreError::Write)?;
             // The record is the commit point: from here on the file is
             // instant-uploadable and finish answers it again.
             create_dirs(paths.record.parent().expect("a record has a folder"))?;
             write_json_atomic(&paths.tmp, &paths.record, &record)?;
             fs::remove_dir_all(&paths.upload).map_err(StoreError::Write)?;
-            Ok(record)
+            Ok(Finished { record, newly_published: true })
         })
         .await
     }
 
-    /// A fresh 19-digit decimal fileId. Ids are random, so uniqueness needs
-    /// no shared counter; `create_dir` in `finish` refuses the rare collision.
-    fn new_file_id(&self) -> String {
-        let mut rng = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-        (1_000_000_000_000_000_000 + rng.below(9_000_000_000_000_000_000)).to_string()
-    }
 }
 
 fn size_conflict(known: u64, asked: u64) -> StoreError {
@@ -566,22 +582,16 @@ mod tests {
     fn media_names() {
         let mut r = MediaRecord {
             file_id: "1".into(),
+            key: Some("k".into()),
             ext: Some("mp4".into()),
             size: 1,
         };
-        assert_eq!(r.file_name(), "f0.mp4");
+        assert_eq!((r.file_name(), r.media_path()), ("f0.mp4".into(), "k/f0.mp4".into()));
         r.ext = None;
         assert_eq!(r.file_name(), "f0");
+        // A record from before media keys: its folder is the fileId.
+        let old: MediaRecord = serde_json::from_str(r#"{"fileId":"1","ext":"mp4","size":1}"#).unwrap();
+        assert_eq!(old.media_path(), "1/f0.mp4");
     }
 
-    #[test]
-    fn file_ids_have_19_digits() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path()).unwrap();
-        for _ in 0..100 {
-            let id = storage.new_file_id();
-            assert_eq!(id.len(), 19);
-            assert!(id.bytes().all(|b| b.is_ascii_digit()));
-        }
-    }
 }

@@ -32,7 +32,7 @@ export function checkPrerequisites() {
 
 /**
  * Starts the real server on `listen` (default: a free port on 127.0.0.1)
- * with the demo, the package and the dev signer; resolves once it printed
+ * with the demo (or the folder `www`), the package and the dev signer; resolves once it printed
  * "vod-ugc-server listening on http://ADDR".
  */
 export async function startServer({ dataDir, listen = "127.0.0.1:0", extraArgs = [], www = path.join(ROOT, "www") }) {

@@ -80,13 +80,18 @@ pub struct BinaryServer {
 
 impl BinaryServer {
     pub async fn start(data: &Path, extra: &[&str]) -> BinaryServer {
+        BinaryServer::start_logging_to(data, extra, Stdio::null()).await
+    }
+
+    /// Started with its stderr (the log) going to `log`.
+    pub async fn start_logging_to(data: &Path, extra: &[&str], log: impl Into<Stdio>) -> BinaryServer {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vod-ugc-server"))
             .args(["--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(key_args())
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .kill_on_drop(true)
             .spawn()
             .unwrap();
