@@ -16,6 +16,10 @@ pub mod client_code {
     pub const TIMEOUT: i64 = -20004;
     /// The server's answer was not understood.
     pub const BAD_ANSWER: i64 = -20005;
+    /// The file could not be read: it was changed, moved or deleted since
+    /// it was picked. Not bad input (-20001): the same file, picked again,
+    /// uploads (and resumes where it stopped).
+    pub const FILE_UNREADABLE: i64 = -20006;
 }
 
 /// Where in an upload an error happened.

@@ -63,7 +63,9 @@ export type UgcErrorStage = "input" | "hash" | "sign" | "init" | "part" | "finis
  * How `upload` and `hashFile` reject, except on abort (a DOMException named
  * "AbortError"). `code` is the server's negative code or a client code:
  * -20001 bad input, -20002 getSignature failed, -20003 network failure after
- * all retries, -20004 timeout after all retries, -20005 answer not understood.
+ * all retries, -20004 timeout after all retries, -20005 answer not understood,
+ * -20006 the file could not be read (changed, moved or deleted since it was
+ * picked: pick it again, the upload resumes).
  */
 export interface UgcError extends Error {
   name: "UgcError";
