@@ -18,6 +18,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { engineRows, measureEngine } from "./engines.mjs";
+import { measureServer, serverRows } from "./server.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const MiB = 1 << 20;
@@ -49,7 +50,7 @@ const PEERS = [
 
 // --- options --------------------------------------------------------------------
 
-const SECTIONS = ["size", "hash", "upload", "memory", "engines"];
+const SECTIONS = ["size", "hash", "upload", "memory", "server", "engines"];
 const ENGINE_NAMES = ["chromium", "firefox", "webkit"];
 
 const HELP = `npm run bench [-- options]
@@ -58,7 +59,7 @@ const HELP = `npm run bench [-- options]
   --runs N         timed runs per figure, after one warm-up (default 5, at least 1)
   --mib N          size of the hashing and upload data in MiB (default 256)
   --big-mib N      size of the large memory run in MiB (default 1024)
-  --only LIST      comma-separated sections: size,hash,upload,memory,engines (default all)
+  --only LIST      comma-separated sections: size,hash,upload,memory,server,engines (default all)
   --engines LIST   engines of the engines section: chromium,firefox,webkit (default all)
   --help           this text
 
@@ -262,9 +263,14 @@ async function renderers(browserCdp) {
 // --- sections -------------------------------------------------------------------------------
 
 function measureSize() {
+  // The JS a page loads: the entry and the modules it imports (the
+  // loader, the codes, wasm-bindgen's glue), gzipped together. Not the
+  // inline copy of the .wasm, fetched only where the .wasm is not found.
+  const js = ["vod_ugc_upload.js", "vod_ugc_upload_load.js", "vod_ugc_upload_codes.js", "vod_ugc_upload_bg.js"];
   const out = {};
-  for (const [key, name] of [["wasm", "vod_ugc_upload_bg.wasm"], ["js", "vod_ugc_upload.js"]]) {
-    const bytes = readFileSync(path.join(PKG, name));
+  for (const [key, files] of [["wasm", ["vod_ugc_upload_bg.wasm"]], ["js", js]]) {
+    const bytes = Buffer.concat(files.map((name) => readFileSync(path.join(PKG, name))));
+    const name = files.map((file) => `\`pkg/${file}\``).join(" + ");
     out[key] = { name, raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
   }
   return out;
@@ -510,8 +516,8 @@ function buildTable(res, opts) {
     const { wasm, js } = res.size;
     const gz = wasm.gzip + js.gzip;
     section("Package size (gzip -9; KB = 1000 bytes)");
-    row(`\`pkg/${wasm.name}\``, `${fmtInt(wasm.raw)} B raw, ${kb(wasm.gzip)} gzip`);
-    row(`\`pkg/${js.name}\``, `${fmtInt(js.raw)} B raw, ${kb(js.gzip)} gzip`);
+    row(wasm.name, `${fmtInt(wasm.raw)} B raw, ${kb(wasm.gzip)} gzip`);
+    row(js.name, `${fmtInt(js.raw)} B raw, ${kb(js.gzip)} gzip`);
     row("together", `${fmtInt(wasm.raw + js.raw)} B raw, ${kb(gz)} gzip`,
       `Tencent's current SDK: ${kb(TENCENT_SDK_GZIP)} gzip (${pct(gz / TENCENT_SDK_GZIP)} of it)`,
       target("≤ 30 KB gzip", gz <= 30_000, `${kb(gz)} gzip`));
@@ -616,6 +622,8 @@ function buildTable(res, opts) {
     }
   }
 
+  if (res.server) serverRows(res.server, { row, section, target, median, range, fmt, ratio });
+
   for (const r of res.engines || []) {
     engineRows(r, { row, section, target, mib: opts.mib,
       sliceLabel: (bytes = res.engineSlice) => `${fmt(bytes / MiB, bytes % MiB ? 2 : 0)} MiB slices` });
@@ -689,8 +697,10 @@ async function main() {
     console.error("bench: --write records only a full run with the defaults (drop --runs < 5, --mib, --big-mib, --only)");
     process.exit(2);
   }
-  for (const [what, p] of [["the package (npm run build)", path.join(PKG, "vod_ugc_upload.js")], ["the server (npm run build)", SERVER_BIN], ["Chromium", CHROMIUM],
-    ...PEERS.map(([from]) => [`${from} (npm ci)`, path.join(ROOT, from)])]) {
+  const needed = [["the package (npm run build)", path.join(PKG, "vod_ugc_upload.js")], ["the server (npm run build)", SERVER_BIN], ["Chromium", CHROMIUM],
+    ...PEERS.map(([from]) => [`${from} (npm ci)`, path.join(ROOT, from)])];
+  // The server section alone needs only the server.
+  for (const [what, p] of opts.only.every((s) => s === "server") ? needed.slice(1, 2) : needed) {
     if (!existsSync(p)) throw new Error(`missing ${what}: ${p}`);
   }
 
@@ -728,7 +738,8 @@ async function main() {
 
     if (opts.only.includes("size")) res.size = measureSize();
 
-    const needData = opts.only.some((s) => s !== "size");
+    // The sections in the browser (the server section makes its own data).
+    const needData = opts.only.some((s) => s !== "size" && s !== "server");
     if (needData) {
       // In the served folder: the page fetches it into its in-memory Blob.
       const file = path.join(www, `bench-${opts.mib}.bin`);
@@ -779,6 +790,15 @@ async function main() {
       }
     } else {
       info.browser = execFileSync(CHROMIUM, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    }
+    if (opts.only.includes("server")) {
+      await server?.stop();
+      const serverData = path.join(tmp, "server-data");
+      await mkdir(serverData);
+      res.server = await measureServer({
+        startServer: () => startServer({ dataDir: serverData, wwwDir: www }),
+        dataDir: serverData, runs: opts.runs, mib: opts.mib, log,
+      });
     }
 
     info.loadEnd = os.loadavg()[0].toFixed(2);

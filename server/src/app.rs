@@ -1,7 +1,7 @@
 //! The shared state of a running server and its router: routes, CORS and
 //! request logging.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -17,9 +17,10 @@ use vod_ugc_upload::protocol::Action;
 
 use crate::config::Config;
 use crate::faults::Faults;
-use crate::rng::SplitMix64;
+use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::storage::{MediaRecord, Storage};
-use crate::{handlers, signer};
+use crate::{handlers, media, signer};
 
 /// What every request handler shares.
 pub struct App {
@@ -30,26 +31,38 @@ pub struct App {
     keys: Vec<(String, Vec<u8>)>,
     /// Base of media URLs, without a trailing slash.
     base_url: String,
-    rng: Mutex<SplitMix64>,
+    /// `--max-file-size`: larger files are refused at InitUploadUGC.
+    pub max_file_size: u64,
+    pub metrics: Arc<Metrics>,
+    /// `--notify-url`, when given.
+    pub notifier: Option<Notifier>,
 }
 
 impl App {
+    /// Fails when `--notify-url` is not an http(s) URL.
     pub fn new(
         storage: Storage,
+        config: &Config,
         keys: Vec<(String, String)>,
         base_url: &str,
-        faults: Faults,
-    ) -> App {
-        App {
+    ) -> Result<App, String> {
+        let metrics = Arc::new(Metrics::default());
+        let notifier = match &config.notify_url {
+            Some(url) => Some(Notifier::new(url, metrics.clone())?),
+            None => None,
+        };
+        Ok(App {
+            metrics,
+            notifier,
             storage,
-            faults,
+            faults: Faults::new(config.fault_rate, config.fault_seed),
+            max_file_size: config.max_file_size,
             keys: keys
                 .into_iter()
                 .map(|(id, key)| (id, key.into_bytes()))
                 .collect(),
             base_url: base_url.trim_end_matches('/').to_owned(),
-            rng: Mutex::new(SplitMix64::from_entropy()),
-        }
+        })
     }
 
     pub fn key_for(&self, secret_id: &str) -> Option<&[u8]> {
@@ -64,18 +77,9 @@ impl App {
         (id, key)
     }
 
-    pub fn random_below(&self, n: u64) -> u64 {
-        self.rng.lock().unwrap_or_else(|p| p.into_inner()).below(n)
-    }
-
-    /// `{base}/media/{fileId}/f0[.ext]`, the address the router serves it at.
+    /// `{base}/media/{path}`, the address the router serves it at.
     pub fn media_url(&self, record: &MediaRecord) -> String {
-        format!(
-            "{}/media/{}/{}",
-            self.base_url,
-            record.file_id,
-            record.file_name()
-        )
+        format!("{}/media/{}", self.base_url, record.media_path())
     }
 }
 
@@ -86,10 +90,11 @@ pub fn unix_now() -> u64 {
 }
 
 pub fn router(app: Arc<App>, config: &Config) -> Router {
-    let media = ServeDir::new(app.storage.media_root()).append_index_html_on_directories(false);
     let mut router = Router::new()
         .route("/v2/index.php", any(handlers::index_php))
-        .nest_service("/media", media);
+        .route("/metrics", get(handlers::metrics))
+        .route("/healthz", get(handlers::healthz))
+        .route("/media/{*path}", get(media::serve));
     if config.dev_signer {
         router = router.route("/signature", get(signer::signature));
     }

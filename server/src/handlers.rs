@@ -8,13 +8,14 @@
 #![allow(clippy::result_large_err)]
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::body::{Body, BodyDataStream};
+use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use vod_ugc_upload::protocol::{
     code, is_md5_hex, is_sha1_hex, Action, Answer, ListedPart, PART_SIZES,
 };
@@ -22,6 +23,8 @@ use vod_ugc_upload::signature::{verify, Claims};
 
 use crate::app::{unix_now, App};
 use crate::faults::Fault;
+use crate::metrics::{self, Init};
+use crate::notify::Published;
 use crate::params::Params;
 use crate::storage::{InitOutcome, MediaRecord, StoreError};
 
@@ -42,13 +45,20 @@ pub async fn index_php(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let started = Instant::now();
     let params = Params::parse(query.as_deref());
     let outcome = match action(&params, &method) {
         Err(answer) => Err(answer),
         Ok(Action::InitUploadUgc) => init(&app, &params).await,
         Ok(Action::FinishUploadUgc) => finish(&app, &params).await,
         Ok(Action::UploadPartUgc) => {
-            let mut body = body.into_data_stream();
+            let received = |chunk: &Result<Bytes, axum::Error>| {
+                if let Ok(chunk) = chunk {
+                    app.metrics.received(chunk.len());
+                }
+            };
+            let mut body = body.into_data_stream().inspect(received);
+            // Injected faults are not counted: they are not the server's.
             if let Some(fault) = app.faults.draw() {
                 if fault != Fault::DroppedConnection {
                     drain(&mut body).await;
@@ -59,10 +69,28 @@ pub async fn index_php(
             if outcome.is_err() {
                 drain(&mut body).await;
             }
+            app.metrics.part(started.elapsed());
             outcome
         }
     };
-    answer_response(&outcome.unwrap_or_else(|failure| failure))
+    let answer = outcome.unwrap_or_else(|failure| failure);
+    if answer.code < 0 {
+        let named = params.get("Action").and_then(Action::parse);
+        app.metrics.failure(named, answer.code);
+    }
+    answer_response(&answer)
+}
+
+/// `GET /metrics`: Prometheus' text format.
+pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let content_type = HeaderValue::from_static(metrics::CONTENT_TYPE);
+    ([(header::CONTENT_TYPE, content_type)], app.metrics.render()).into_response()
+}
+
+/// `GET /healthz`: the process is up and serving requests.
+pub async fn healthz() -> Response {
+    let json = HeaderValue::from_static("application/json");
+    ([(header::CONTENT_TYPE, json)], "{\"status\":\"ok\"}").into_response()
 }
 
 /// HTTP 200 with the answer as JSON.
@@ -142,6 +170,15 @@ fn required(params: &Params, name: &str) -> Result<u64, Answer> {
 async fn init(app: &App, params: &Params) -> Outcome {
     let (sha, claims) = authorize(app, params)?;
     let file_size = required(params, "fileSize")?;
+    if file_size > app.max_file_size {
+        return Err(fail(
+            code::PROTOCOL_PARAMS,
+            format!(
+                "fileSize {file_size} is over this server's limit of {} bytes",
+                app.max_file_size
+            ),
+        ));
+    }
     let part_size = number(params, "dataSize")?.unwrap_or(DEFAULT_PART_SIZE);
     if !PART_SIZES.contains(&part_size) {
         return Err(fail(
@@ -154,8 +191,13 @@ async fn init(app: &App, params: &Params) -> Outcome {
         .init(&claims.secret_id, &sha, file_size, part_size)
         .await
     {
-        Ok(InitOutcome::Fresh) => Ok(Answer::ok()),
-        Ok(InitOutcome::Resume { part_size, parts }) => Ok(Answer {
+        Ok(InitOutcome::Fresh) => {
+            app.metrics.init(Init::Started);
+            Ok(Answer::ok())
+        }
+        Ok(InitOutcome::Resume { part_size, parts }) => {
+            app.metrics.init(Init::Resumed);
+            Ok(Answer {
             code: code::RESUME,
             data_size: Some(part_size),
             list_parts: Some(
@@ -169,11 +211,15 @@ async fn init(app: &App, params: &Params) -> Outcome {
                     .collect(),
             ),
             ..Answer::default()
-        }),
-        Ok(InitOutcome::Done(record)) => Ok(Answer {
-            code: code::INSTANT,
-            ..media_answer(app, &record)
-        }),
+            })
+        }
+        Ok(InitOutcome::Done(record)) => {
+            app.metrics.init(Init::Instant);
+            Ok(Answer {
+                code: code::INSTANT,
+                ..media_answer(app, &record)
+            })
+        }
         Err(e) => Err(store_failure(e)),
     }
 }
@@ -182,7 +228,7 @@ async fn upload_part(
     app: &App,
     params: &Params,
     headers: &HeaderMap,
-    body: &mut BodyDataStream,
+    body: &mut (impl Stream<Item = Result<Bytes, axum::Error>> + Unpin),
 ) -> Outcome {
     let (sha, claims) = authorize(app, params)?;
     let offset = required(params, "offset")?;
@@ -211,12 +257,32 @@ async fn upload_part(
 async fn finish(app: &App, params: &Params) -> Outcome {
     let (sha, claims) = authorize(app, params)?;
     let ext = claims.file_type.as_deref().and_then(media_extension);
-    let record = app
+    let finished = app
         .storage
         .finish(&claims.secret_id, &sha, ext)
         .await
         .map_err(store_failure)?;
-    Ok(media_answer(app, &record))
+    let answer = media_answer(app, &finished.record);
+    if finished.newly_published {
+        // Once per file, on whichever instance won the publish.
+        tracing::info!(file_id = %finished.record.file_id, "published");
+        app.metrics.finished();
+        if let Some(notifier) = &app.notifier {
+            let file_name = match &claims.file_type {
+                Some(ft) => format!("{}.{ft}", claims.file_name),
+                None => claims.file_name.clone(),
+            };
+            notifier.send(Published {
+                file_id: finished.record.file_id.clone(),
+                url: app.media_url(&finished.record),
+                file_sha: sha,
+                file_size: finished.record.size,
+                secret_id: claims.secret_id,
+                file_name,
+            });
+        }
+    }
+    Ok(answer)
 }
 
 fn media_answer(app: &App, record: &MediaRecord) -> Answer {
@@ -245,19 +311,21 @@ fn store_failure(error: StoreError) -> Answer {
         StoreError::Incomplete(message) => fail(code::READ_STATE, message),
         StoreError::Body { message, can_retry } => Answer::failure(code::BODY, message, can_retry),
         StoreError::ShaMismatch(message) => fail(code::BODY, message),
+        // The error's own text may name server paths or the bucket's URL:
+        // it goes to the log; the answer says only what kind of failure.
         StoreError::Write(e) => {
             tracing::warn!(error = %e, "writing upload state failed");
-            Answer::failure(code::WRITE_STATE, format!("failed to write upload state: {e}"), true)
+            Answer::failure(code::WRITE_STATE, format!("failed to write upload state ({})", e.kind()), true)
         }
         StoreError::Read(e) => {
             tracing::warn!(error = %e, "reading upload state failed");
-            Answer::failure(code::READ_STATE, format!("failed to read upload state: {e}"), true)
+            Answer::failure(code::READ_STATE, format!("failed to read upload state ({})", e.kind()), true)
         }
     }
 }
 
 /// Reads and discards what is left of a refused body, within bounds.
-async fn drain(body: &mut BodyDataStream) {
+async fn drain<E>(body: &mut (impl Stream<Item = Result<Bytes, E>> + Unpin)) {
     let discard = async {
         let mut seen = 0;
         while let Some(Ok(chunk)) = body.next().await {

@@ -18,6 +18,10 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    match vod_ugc_server::serve::raise_open_file_limit() {
+        Ok(limit) => tracing::info!("open-file limit: {limit}"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let server = match Server::bind(config).await {
         Ok(server) => server,
         Err(e) => {

@@ -1,8 +1,7 @@
-//! A small, seedable PRNG. Fault injection must repeat exactly for one seed,
-//! and file ids and signature nonces need no cryptographic strength, so
-//! SplitMix64 (tiny, well distributed) is enough and avoids a dependency.
-
-use std::hash::{BuildHasher, Hasher};
+//! A small, seedable PRNG for fault injection, which must repeat exactly
+//! for one seed: SplitMix64 (tiny, well distributed). Its state can be
+//! recovered from a few outputs, so it never makes ids: those come from the
+//! OS random source (`crate::ids`).
 
 #[derive(Clone, Debug)]
 pub struct SplitMix64(u64);
@@ -10,17 +9,6 @@ pub struct SplitMix64(u64);
 impl SplitMix64 {
     pub fn new(seed: u64) -> SplitMix64 {
         SplitMix64(seed)
-    }
-
-    /// Seeded from the OS randomness that std already draws for `HashMap`.
-    pub fn from_entropy() -> SplitMix64 {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        SplitMix64(hasher.finish())
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -34,11 +22,6 @@ impl SplitMix64 {
     /// Uniform in `[0, 1)`.
     pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in `[0, n)` (the modulo bias is negligible for our `n`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
     }
 }
 
@@ -56,12 +39,11 @@ mod tests {
     }
 
     #[test]
-    fn ranges_hold() {
+    fn fractions_are_below_one() {
         let mut r = SplitMix64::new(1);
         for _ in 0..1000 {
             let f = r.next_f64();
             assert!((0.0..1.0).contains(&f));
-            assert!(r.below(10) < 10);
         }
     }
 }

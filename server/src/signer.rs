@@ -34,7 +34,7 @@ pub async fn signature(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -
         file_sha: sha,
         issued_at: now,
         expires_at: now + VALIDITY_SECS,
-        rand: app.random_below(10_000_000_000),
+        rand: crate::ids::below(10_000_000_000),
         uid: params.get("uid").unwrap_or_default().to_owned(),
         file_type: params
             .get("ft")

@@ -57,7 +57,8 @@ export interface UploadResult {
   bytesUploaded: number;
 }
 
-export type UgcErrorStage = "input" | "hash" | "sign" | "init" | "part" | "finish";
+/** "load": the WebAssembly module could not be loaded (code -20007, `codes.LOAD_FAILED`). */
+export type UgcErrorStage = "load" | "input" | "hash" | "sign" | "init" | "part" | "finish";
 
 /**
  * How `upload` and `hashFile` reject, except on abort (a DOMException named
@@ -65,7 +66,9 @@ export type UgcErrorStage = "input" | "hash" | "sign" | "init" | "part" | "finis
  * -20001 bad input, -20002 getSignature failed, -20003 network failure after
  * all retries, -20004 timeout after all retries, -20005 answer not understood,
  * -20006 the file could not be read (changed, moved or deleted since it was
- * picked: pick it again, the upload resumes).
+ * picked: pick it again, the upload resumes),
+ * -20007 the WebAssembly module could not be loaded (no WebAssembly SIMD, or
+ * the .wasm not found). `codes` names them all.
  */
 export interface UgcError extends Error {
   name: "UgcError";
