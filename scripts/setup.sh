@@ -14,6 +14,7 @@
 #   - Debian's chromium + chromium-driver, firefox-esr, webkit2gtk-driver,
 #     xvfb + xauth                                      (apt-get)
 #   - geckodriver                                       (cargo install)
+#   - moto[server] in .venv-moto/ (the S3 API of the server's tests) (pip)
 #
 # Fast when everything is there: a few version checks, no network.
 # Set SKIP_BROWSER_INSTALL=1 to skip the browsers and drivers (e.g. no root).
@@ -98,6 +99,24 @@ if [ "$for_tests" = 1 ] && [ "${SKIP_BROWSER_INSTALL:-0}" != 1 ]; then
   if ! geckodriver --version >/dev/null 2>&1; then
     say "installing geckodriver (Firefox's WebDriver, for the browser tests in Firefox); cargo compiles it from source, a few minutes, once"
     timed "geckodriver" bash -c 'cargo install geckodriver --locked || cargo install geckodriver'
+  fi
+fi
+
+# --- moto_server: a real S3 API for the server's S3 tests ---------------------
+# In a venv of its own (.venv-moto/, git-ignored); the tests start and stop it.
+# Only the tests need it: --for-tests.
+MOTO_VERSION="5.2.5"
+if [ "$for_tests" = 1 ]; then
+  have_moto="$(.venv-moto/bin/python -c 'import moto; print(moto.__version__)' 2>/dev/null || true)"
+  if [ "$have_moto" != "$MOTO_VERSION" ] || [ ! -x .venv-moto/bin/moto_server ]; then
+    say "installing moto[server] $MOTO_VERSION in .venv-moto (found: ${have_moto:-none}): the S3 API the server's tests run on"
+    if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+      [ "$(id -u)" = 0 ] || die "python3's venv module is missing: run 'apt-get install python3-venv' as root"
+      timed "apt-get update" env DEBIAN_FRONTEND=noninteractive apt-get update
+      timed "python3-venv" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv
+    fi
+    timed "moto venv" python3 -m venv .venv-moto
+    timed "moto[server]" .venv-moto/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   fi
 fi
 

@@ -35,10 +35,11 @@ export function checkPrerequisites() {
  * with the demo (or the folder `www`), the package and the dev signer; resolves once it printed
  * "vod-ugc-server listening on http://ADDR".
  */
-export async function startServer({ dataDir, listen = "127.0.0.1:0", extraArgs = [], www = path.join(ROOT, "www") }) {
+export async function startServer({ dataDir, storage, env = {}, listen = "127.0.0.1:0", extraArgs = [], www = path.join(ROOT, "www") }) {
   const args = [
     "--listen", listen,
-    "--data", dataDir,
+    // A bucket (`storage`: s3://BUCKET/PREFIX, endpoint and keys in `env`) or a data folder.
+    ...(storage ? ["--storage", storage] : ["--data", dataDir]),
     "--www", www,
     "--pkg", path.join(ROOT, "pkg"),
     "--dev-signer",
@@ -46,7 +47,7 @@ export async function startServer({ dataDir, listen = "127.0.0.1:0", extraArgs =
     "--secret-key", SECRET_KEY,
     ...extraArgs,
   ];
-  const proc = spawn(SERVER_BIN, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" } });
+  const proc = spawn(SERVER_BIN, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", ...env } });
   let stdout = "";
   let stderr = "";
   proc.stderr.setEncoding("utf8");
