@@ -1,7 +1,9 @@
-// vod-ugc-upload demo: plain JS, no bundler. The package is the wasm-pack
-// build in /pkg/ (served by `vod-ugc-server --pkg pkg`); an app would write
-//   import init, { upload } from "/pkg/vod_ugc_upload.js";
-// we import it dynamically so that a missing build shows a readable message.
+// vod-ugc-upload demo: plain JS, no bundler. The package is the build in
+// /pkg/ (served by `vod-ugc-server --pkg pkg`); an app would write
+//   import { upload, codes } from "/pkg/vod_ugc_upload.js";
+// (upload() loads the .wasm on first use). We import it dynamically and call
+// init() at once, so that a missing build or an old browser shows a readable
+// message before any file is picked.
 
 const PKG_URL = "/pkg/vod_ugc_upload.js";
 const ENDPOINT = new URL("/v2/index.php", location.origin).href;

@@ -61,6 +61,12 @@ async fn respond(app: &App, path: &str, headers: &HeaderMap) -> std::io::Result<
     let value = |text: String| HeaderValue::from_str(&text).expect("ASCII header");
     headers.insert(header::CONTENT_TYPE, value(content_type.to_string()));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // A published file never changes (its path carries a key of its own),
+    // so browsers and CDNs may keep it.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
     let length = match &range {
         Some(r) => {
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
