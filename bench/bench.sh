@@ -12,7 +12,7 @@ export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 case " $* " in *" --help "* | *" -h "*) exec node bench/run.mjs --help ;; esac
 
 # Fast when everything is there: version checks, no network.
-bash scripts/setup.sh >&2
+bash scripts/setup.sh --for-tests >&2
 
 # Build when an output is missing or older than the sources it comes from.
 stale() {

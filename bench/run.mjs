@@ -255,9 +255,14 @@ async function renderers(browserCdp) {
 // --- sections -------------------------------------------------------------------------------
 
 function measureSize() {
+  // The JS a page loads: the entry and the modules it imports (the
+  // loader, the codes, wasm-bindgen's glue), gzipped together. Not the
+  // inline copy of the .wasm, fetched only where the .wasm is not found.
+  const js = ["vod_ugc_upload.js", "vod_ugc_upload_load.js", "vod_ugc_upload_codes.js", "vod_ugc_upload_bg.js"];
   const out = {};
-  for (const [key, name] of [["wasm", "vod_ugc_upload_bg.wasm"], ["js", "vod_ugc_upload.js"]]) {
-    const bytes = readFileSync(path.join(PKG, name));
+  for (const [key, files] of [["wasm", ["vod_ugc_upload_bg.wasm"]], ["js", js]]) {
+    const bytes = Buffer.concat(files.map((name) => readFileSync(path.join(PKG, name))));
+    const name = files.map((file) => `\`pkg/${file}\``).join(" + ");
     out[key] = { name, raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
   }
   return out;
@@ -503,8 +508,8 @@ function buildTable(res, opts) {
     const { wasm, js } = res.size;
     const gz = wasm.gzip + js.gzip;
     section("Package size (gzip -9; KB = 1000 bytes)");
-    row(`\`pkg/${wasm.name}\``, `${fmtInt(wasm.raw)} B raw, ${kb(wasm.gzip)} gzip`);
-    row(`\`pkg/${js.name}\``, `${fmtInt(js.raw)} B raw, ${kb(js.gzip)} gzip`);
+    row(wasm.name, `${fmtInt(wasm.raw)} B raw, ${kb(wasm.gzip)} gzip`);
+    row(js.name, `${fmtInt(js.raw)} B raw, ${kb(js.gzip)} gzip`);
     row("together", `${fmtInt(wasm.raw + js.raw)} B raw, ${kb(gz)} gzip`,
       `Tencent's current SDK: ${kb(TENCENT_SDK_GZIP)} gzip (${pct(gz / TENCENT_SDK_GZIP)} of it)`,
       target("≤ 30 KB gzip", gz <= 30_000, `${kb(gz)} gzip`));

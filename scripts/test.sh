@@ -4,6 +4,8 @@
 #   2. build pkg/ and the server     (scripts/build.sh)
 #   3. scripts/test-browser.sh       (the wasm module in headless Chromium)
 #   4. node --test tests/e2e/        (the demo page against the real server)
+#   5. node --test tests/consumers/  (the packed package in Vite, webpack, esbuild,
+#                                     plain-page and Node.js apps, the CLI, tsc --strict)
 # Exits non-zero on the first failure.
 set -euo pipefail
 
@@ -14,7 +16,7 @@ export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 step() { printf '\n==> %s\n' "$*"; }
 
 step "setup"
-bash scripts/setup.sh
+bash scripts/setup.sh --for-tests
 
 step "cargo test --workspace"
 cargo test --workspace
@@ -31,5 +33,8 @@ fi
 
 step "end-to-end tests (tests/e2e)"
 node --test --test-concurrency=1 tests/e2e/
+
+step "consumer tests: the packed package in apps, Node.js, the CLI and tsc (tests/consumers)"
+node --test --test-concurrency=1 tests/consumers/
 
 step "all tests passed"

@@ -16,7 +16,31 @@ pub mod client_code {
     pub const TIMEOUT: i64 = -20004;
     /// The server's answer was not understood.
     pub const BAD_ANSWER: i64 = -20005;
+    /// The WebAssembly module could not be loaded: the engine has no
+    /// WebAssembly SIMD (older than Chrome 91, Firefox 89, Safari 16.4), or
+    /// the `.wasm` could not be fetched or compiled. Raised by the package's
+    /// JavaScript loader (`js/vod_ugc_upload_load.js`), before this crate runs.
+    pub const LOAD_FAILED: i64 = -20007;
 }
+
+/// Every error code under the name the npm package exports it by
+/// (`codes.SIGNATURE_INVALID === -10002`). `js/vod_ugc_upload_codes.js` and
+/// the `codes` type in `js/vod_ugc_upload.d.ts` are checked against this
+/// table by a test, so the JavaScript names cannot drift from these values.
+pub const CODE_NAMES: [(&str, i64); 12] = [
+    ("COMMON_PARAMS_INVALID", code::COMMON_PARAMS),
+    ("SIGNATURE_INVALID", code::SIGNATURE),
+    ("PROTOCOL_PARAMS_INVALID", code::PROTOCOL_PARAMS),
+    ("STATE_WRITE_FAILED", code::WRITE_STATE),
+    ("STATE_READ_FAILED", code::READ_STATE),
+    ("PART_BODY_INVALID", code::BODY),
+    ("BAD_INPUT", client_code::BAD_INPUT),
+    ("SIGNATURE_FAILED", client_code::SIGNATURE_FAILED),
+    ("NETWORK_FAILED", client_code::NETWORK),
+    ("TIMED_OUT", client_code::TIMEOUT),
+    ("BAD_ANSWER", client_code::BAD_ANSWER),
+    ("LOAD_FAILED", client_code::LOAD_FAILED),
+];
 
 /// Where in an upload an error happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,6 +156,79 @@ impl UploadError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `NAME: value` pairs of `const codes` in a JavaScript or
+    /// TypeScript source: lines `  NAME: -10002,` (JS) or
+    /// `  readonly NAME: -10002;` (d.ts) between `codes` and the closing brace.
+    fn js_codes(source: &str) -> Vec<(String, i64)> {
+        let block = source
+            .split_once("const codes")
+            .and_then(|(_, rest)| rest.split_once('{'))
+            .and_then(|(_, rest)| rest.split_once('}'))
+            .map(|(block, _)| block)
+            .expect("a codes { ... } block");
+        block
+            .lines()
+            .map(str::trim)
+            .filter(|line| {
+                !line.is_empty()
+                    && !line.starts_with("//")
+                    && !line.starts_with("/*")
+                    && !line.starts_with('*')
+            })
+            .map(|line| {
+                let line = line
+                    .trim_start_matches("readonly ")
+                    .trim_end_matches([',', ';']);
+                let (name, value) = line.split_once(':').expect("NAME: value");
+                (
+                    name.trim().to_owned(),
+                    value.trim().parse().expect("an integer code"),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_packages_codes_are_the_crates() {
+        let expected: Vec<(String, i64)> = CODE_NAMES
+            .iter()
+            .map(|&(name, code)| (name.to_owned(), code))
+            .collect();
+        for (file, source) in [
+            (
+                "js/vod_ugc_upload_codes.js",
+                include_str!("../js/vod_ugc_upload_codes.js"),
+            ),
+            (
+                "js/vod_ugc_upload.d.ts",
+                include_str!("../js/vod_ugc_upload.d.ts"),
+            ),
+        ] {
+            assert_eq!(
+                js_codes(source),
+                expected,
+                "the codes in {file} must be CODE_NAMES, in order"
+            );
+        }
+        // Every negative code the crate defines (the server's in protocol.rs,
+        // the client's here) has a name: a new code cannot be left out.
+        for source in [include_str!("protocol.rs"), include_str!("error.rs")] {
+            for line in source.lines().map(str::trim) {
+                let Some((_, value)) = line
+                    .strip_prefix("pub const ")
+                    .and_then(|rest| rest.split_once(": i64 = -"))
+                else {
+                    continue;
+                };
+                let code = -value.trim_end_matches(';').parse::<i64>().unwrap();
+                assert!(
+                    CODE_NAMES.iter().any(|&(_, named)| named == code),
+                    "{line}: add it to CODE_NAMES"
+                );
+            }
+        }
+    }
 
     #[test]
     fn server_refusals_say_what_to_do() {

@@ -132,7 +132,8 @@ impl Options {
         Ok(())
     }
 
-    /// Sets the endpoint; it must be an http(s) URL.
+    /// Sets the endpoint; it must be an absolute http(s) URL (the browser
+    /// adapter resolves a relative one first, as `fetch` would).
     pub fn set_endpoint(&mut self, endpoint: &str) -> Result<(), UploadError> {
         let lower = endpoint.to_ascii_lowercase();
         if !(lower.starts_with("https://") || lower.starts_with("http://")) || endpoint.len() < 9 {

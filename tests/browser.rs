@@ -96,6 +96,7 @@ cases! {
     hash_and_upload_without_the_read_worker => "hashAndUploadWithoutTheReadWorker",
     resume_with_the_part_size_the_server_fixed => "resumeWithThePartSizeTheServerFixed",
     upload_one_byte => "uploadOneByte",
+    relative_endpoint_is_resolved_against_the_page => "relativeEndpointIsResolvedAgainstThePage",
     upload_exactly_one_mib => "uploadExactlyOneMiB",
     upload_2_5_mib_in_512_kib_parts => "uploadTwoAndAHalfMiBInHalfMiBParts",
     upload_20_mib_concurrency_1 => "uploadTwentyMiBConcurrency1",

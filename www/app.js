@@ -23,6 +23,8 @@ const els = {
 };
 
 let uploadFn = null;
+/** The package's error codes by name (`codes.SIGNATURE_INVALID`...), set once it is loaded. */
+let codes = {};
 const items = [];
 let nextId = 1;
 
@@ -75,26 +77,26 @@ function errorMessage(err) {
 function errorHint(err) {
   const code = err && typeof err.code === "number" ? err.code : undefined;
   switch (code) {
-    case -20001:
+    case codes.BAD_INPUT:
       return "This file can't be uploaded (it is empty or not a file). Pick another one.";
-    case -20002:
+    case codes.SIGNATURE_FAILED:
       return "No signature could be had. Check that the server is running, with --dev-signer (npm start does both), then Retry.";
-    case -20003:
+    case codes.NETWORK_FAILED:
       return "The server could not be reached. Check that it is running (npm start) and that this device is online, then Retry: parts already stored are not sent again.";
-    case -20004:
+    case codes.TIMED_OUT:
       return "The server took too long to answer. Check the connection and the server, then Retry.";
-    case -20005:
+    case codes.BAD_ANSWER:
       return "The server's answer was not understood. Check that the endpoint is a UGC upload server (this page uses /v2/index.php on the same server) and look at the server's log.";
-    case -10001:
-    case -10003:
+    case codes.COMMON_PARAMS_INVALID:
+    case codes.PROTOCOL_PARAMS_INVALID:
       return "The server refused the request's parameters. Pick the file again; if it keeps failing, report it with the file's size.";
-    case -10002:
+    case codes.SIGNATURE_INVALID:
       return "The server refused the signature (another key, expired, or for another file). Check that the signer and the server use the same SecretId and SecretKey, then pick the file again.";
-    case -10004:
+    case codes.STATE_WRITE_FAILED:
       return "The server could not save the upload. Check its data folder (free space, permissions), then Retry.";
-    case -10005:
+    case codes.STATE_READ_FAILED:
       return "The server has no record of this upload (its data folder may have been cleared). Pick the file again to start over.";
-    case -10006:
+    case codes.PART_BODY_INVALID:
       return "A part arrived damaged on the way. Retry: only missing parts are sent.";
     default:
       break;
@@ -504,6 +506,7 @@ async function loadModule() {
     const mod = await import(PKG_URL);
     await mod.default();
     uploadFn = mod.upload;
+    codes = mod.codes;
   } catch (err) {
     setBanner(
       "error",

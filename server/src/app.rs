@@ -20,7 +20,7 @@ use crate::faults::Faults;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::storage::{MediaRecord, Storage};
-use crate::{handlers, signer};
+use crate::{handlers, media, signer};
 
 /// What every request handler shares.
 pub struct App {
@@ -77,7 +77,7 @@ impl App {
         (id, key)
     }
 
-    /// `{base}/media/{key}/f0[.ext]`, the address the router serves it at.
+    /// `{base}/media/{path}`, the address the router serves it at.
     pub fn media_url(&self, record: &MediaRecord) -> String {
         format!("{}/media/{}", self.base_url, record.media_path())
     }
@@ -90,12 +90,11 @@ pub fn unix_now() -> u64 {
 }
 
 pub fn router(app: Arc<App>, config: &Config) -> Router {
-    let media = ServeDir::new(app.storage.media_root()).append_index_html_on_directories(false);
     let mut router = Router::new()
         .route("/v2/index.php", any(handlers::index_php))
         .route("/metrics", get(handlers::metrics))
         .route("/healthz", get(handlers::healthz))
-        .nest_service("/media", media);
+        .route("/media/{*path}", get(media::serve));
     if config.dev_signer {
         router = router.route("/signature", get(signer::signature));
     }

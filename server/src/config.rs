@@ -17,9 +17,21 @@ pub struct Config {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: String,
 
-    /// Folder for upload state and media; created if missing.
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
+    /// Folder for upload state and media; created if missing. Needed
+    /// unless --storage names a bucket.
+    #[arg(long, value_name = "DIR", required_unless_present = "storage")]
+    pub data: Option<PathBuf>,
+
+    /// Keep uploads and media in an S3-compatible bucket instead of --data:
+    /// s3://BUCKET/PREFIX, with endpoint, region and keys from the usual
+    /// AWS_* environment variables. Any number of servers may share it.
+    #[arg(long, value_name = "URL", conflicts_with = "data")]
+    pub storage: Option<String>,
+
+    /// Delete unfinished uploads (state and parts) that received nothing
+    /// for this long: 7d, 12h, 30m, 45s, or a sum such as 1h30m.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
+    pub expire_unfinished_after: Duration,
 
     /// A SecretId apps sign with; repeat together with --secret-key, in pairs.
     #[arg(long = "secret-id", value_name = "ID", required = true)]
@@ -159,6 +171,32 @@ mod tests {
         let c = parse(&["--secret-id", "a", "--secret-key", "ka", "--secret-id", "b"]).unwrap();
         assert!(c.key_pairs().unwrap_err().contains("2 ids and 1 keys"));
         assert!(parse(&["--secret-key", "k"]).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        let d = |t| parse_duration(t).map(|d| d.as_secs());
+        assert_eq!(d("7d"), Ok(604_800));
+        assert_eq!(d("12h"), Ok(43_200));
+        assert_eq!(d("30m"), Ok(1_800));
+        assert_eq!(d("1h30m"), Ok(5_400));
+        assert_eq!(d("2s"), Ok(2));
+        for bad in ["", "7", "d", "0s", "-1h", "99999999999999999999d"] {
+            assert!(d(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn storage_is_a_folder_or_a_bucket() {
+        let keys = ["--secret-id", "a", "--secret-key", "k"];
+        let with = |args: &[&str]| {
+            Config::try_parse_from(["vod-ugc-server"].iter().chain(&keys).chain(args))
+        };
+        let c = with(&["--storage", "s3://b/p"]).unwrap();
+        assert_eq!((c.data, c.storage.as_deref()), (None, Some("s3://b/p")));
+        assert_eq!(c.expire_unfinished_after, Duration::from_secs(7 * 86_400));
+        assert!(with(&[]).is_err(), "one of --data and --storage is needed");
+        assert!(with(&["--data", "d", "--storage", "s3://b"]).is_err());
     }
 
     #[test]

@@ -264,6 +264,8 @@ async fn finish(app: &App, params: &Params) -> Outcome {
         .map_err(store_failure)?;
     let answer = media_answer(app, &finished.record);
     if finished.newly_published {
+        // Once per file, on whichever instance won the publish.
+        tracing::info!(file_id = %finished.record.file_id, "published");
         app.metrics.finished();
         if let Some(notifier) = &app.notifier {
             let file_name = match &claims.file_type {
@@ -309,13 +311,15 @@ fn store_failure(error: StoreError) -> Answer {
         StoreError::Incomplete(message) => fail(code::READ_STATE, message),
         StoreError::Body { message, can_retry } => Answer::failure(code::BODY, message, can_retry),
         StoreError::ShaMismatch(message) => fail(code::BODY, message),
+        // The error's own text may name server paths or the bucket's URL:
+        // it goes to the log; the answer says only what kind of failure.
         StoreError::Write(e) => {
             tracing::warn!(error = %e, "writing upload state failed");
-            Answer::failure(code::WRITE_STATE, format!("failed to write upload state: {e}"), true)
+            Answer::failure(code::WRITE_STATE, format!("failed to write upload state ({})", e.kind()), true)
         }
         StoreError::Read(e) => {
             tracing::warn!(error = %e, "reading upload state failed");
-            Answer::failure(code::READ_STATE, format!("failed to read upload state: {e}"), true)
+            Answer::failure(code::READ_STATE, format!("failed to read upload state ({})", e.kind()), true)
         }
     }
 }

@@ -14,6 +14,7 @@ mod handlers;
 mod ids;
 mod metrics;
 mod notify;
+mod media;
 mod params;
 mod rng;
 pub mod serve;
@@ -24,6 +25,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -34,17 +36,19 @@ pub struct Server {
     listener: TcpListener,
     router: axum::Router,
     limits: serve::Limits,
+    app: Arc<app::App>,
+    expire_unfinished_after: Duration,
 }
 
 impl Server {
-    /// Binds `config.listen` and opens the data folder.
+    /// Binds `config.listen` and opens the storage.
     pub async fn bind(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(&config.listen).await?;
-        Server::from_listener(config, listener)
+        Server::from_listener(config, listener).await
     }
 
     /// Uses a listener the caller bound.
-    pub fn from_listener(config: Config, listener: TcpListener) -> io::Result<Server> {
+    pub async fn from_listener(config: Config, listener: TcpListener) -> io::Result<Server> {
         let keys = config
             .key_pairs()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -53,12 +57,7 @@ impl Server {
             Some(url) => url.clone(),
             None => format!("http://{addr}"),
         };
-        let storage = storage::Storage::open(&config.data).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot open data folder {}: {e}", config.data.display()),
-            )
-        })?;
+        let storage = open_storage(&config).await?;
         let app = app::App::new(storage, &config, keys, &base_url)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let app = Arc::new(app);
@@ -69,9 +68,11 @@ impl Server {
             max_connections: config.max_connections,
         };
         Ok(Server {
-            router: app::router(app, &config),
+            router: app::router(app.clone(), &config),
+            app,
             listener,
             limits: limits.fitted_to_open_file_limit(),
+            expire_unfinished_after: config.expire_unfinished_after,
         })
     }
 
@@ -81,7 +82,49 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then lets requests in flight end.
+    /// Unfinished uploads are expired in the background meanwhile.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        serve::serve(self.listener, self.router, self.limits, shutdown).await
+        let expiry = tokio::spawn(expire_unfinished(
+            self.app.clone(),
+            self.expire_unfinished_after,
+        ));
+        let served = serve::serve(self.listener, self.router, self.limits, shutdown).await;
+        expiry.abort();
+        served
+    }
+}
+
+async fn open_storage(config: &Config) -> io::Result<storage::Storage> {
+    let (location, what) = match (&config.storage, &config.data) {
+        (Some(url), _) => (storage::Location::S3(url), format!("storage {url}")),
+        (None, Some(dir)) => (
+            storage::Location::Disk(dir),
+            format!("data folder {}", dir.display()),
+        ),
+        (None, None) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "--data DIR or --storage s3://BUCKET/PREFIX is needed",
+            ))
+        }
+    };
+    storage::Storage::open(location)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot open {what}: {e}")))
+}
+
+/// Runs the expiry of unfinished uploads at start and then periodically,
+/// often enough that an upload is deleted soon after it expires.
+async fn expire_unfinished(app: Arc<app::App>, max_idle: Duration) {
+    let period = (max_idle / 8).clamp(Duration::from_secs(1), Duration::from_secs(3_600));
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match app.storage.expire_unfinished(max_idle).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "deleted unfinished uploads"),
+            Err(e) => tracing::warn!(error = %e, "expiring unfinished uploads failed"),
+        }
     }
 }

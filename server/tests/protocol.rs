@@ -1,14 +1,15 @@
-//! The three calls over HTTP against an in-process server: the happy paths,
-//! resume and instant upload, every failure code, and hostile input.
+//! The three calls over HTTP: the happy paths, resume and instant upload,
+//! every failure code, and hostile input. Every test runs twice: on the
+//! local disk (an in-process server) and on S3 (the binary on a moto
+//! bucket), see `both_backends!` at the end.
 
 mod common;
 
 use common::*;
 use vod_ugc_upload::protocol::code;
 
-#[tokio::test]
-async fn fresh_upload_with_parts_out_of_order() {
-    let server = TestServer::start(&[]).await;
+async fn fresh_upload_with_parts_out_of_order(store: Store) {
+    let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let file = TestFile::new(3 * MIB + 12_345, 1, APP_A);
     assert_eq!(api.init(&file.sha, file.data.len(), MIB, &file.sig).await.code, 0);
@@ -36,9 +37,8 @@ async fn fresh_upload_with_parts_out_of_order() {
     assert_eq!((again.code, again.file_id, again.url), (0, Some(file_id), Some(url)));
 }
 
-#[tokio::test]
-async fn instant_upload_answers_the_same_file() {
-    let server = TestServer::start(&[]).await;
+async fn instant_upload_answers_the_same_file(store: Store) {
+    let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let file = TestFile::new(700_000, 2, APP_A);
     let done = api.upload(&file, HALF).await;
@@ -53,9 +53,8 @@ async fn instant_upload_answers_the_same_file() {
     assert_failure(&wrong, code::PROTOCOL_PARAMS, false);
 }
 
-#[tokio::test]
-async fn resume_lists_stored_parts_with_the_sessions_part_size() {
-    let server = TestServer::start(&[]).await;
+async fn resume_lists_stored_parts_with_the_sessions_part_size(store: Store) {
+    let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let file = TestFile::new(2 * MIB + 100, 3, APP_A);
     assert_eq!(api.init(&file.sha, file.data.len(), HALF, &file.sig).await.code, 0);
@@ -88,9 +87,8 @@ async fn resume_lists_stored_parts_with_the_sessions_part_size() {
     assert_eq!(api.fetch(&done.url.unwrap()).await, file.data);
 }
 
-#[tokio::test]
-async fn a_session_without_parts_adopts_the_new_part_size() {
-    let server = TestServer::start(&[]).await;
+async fn a_session_without_parts_adopts_the_new_part_size(store: Store) {
+    let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let file = TestFile::new(MIB + 1, 4, APP_A);
     assert_eq!(api.init(&file.sha, file.data.len(), HALF, &file.sig).await.code, 0);
@@ -104,9 +102,8 @@ async fn a_session_without_parts_adopts_the_new_part_size() {
     assert_eq!(done.code, 0, "{done:?}");
 }
 
-#[tokio::test]
-async fn eight_parts_in_parallel() {
-    let server = TestServer::start(&[]).await;
+async fn eight_parts_in_parallel(store: Store) {
+    let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let file = TestFile::new(8 * HALF - 7, 5, APP_A);
     assert_eq!(api.init(&file.sha, file.data.len(), HALF, &file.sig).await.code, 0);
@@ -125,9 +122,8 @@ async fn eight_parts_in_parallel() {
     assert_eq!(api.fetch(&done.url.unwrap()).await, file.data);
 }
 
-#[tokio::test]
-async fn a_lying_file_sha_is_refused_and_never_offered() {
-    let server = TestServer::start(&[]).await;
+async fn a_lying_file_sha_is_refused_and_never_offered(store: Store) {
+    let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let real = bytes(HALF + 10, 6);
     let claimed = sha1_hex(b"something else entirely");
@@ -142,12 +138,11 @@ async fn a_lying_file_sha_is_refused_and_never_offered() {
     // Not instant, not resumable, nothing in the media folder.
     let again = api.init(&claimed, real.len(), HALF, &sig).await;
     assert_eq!(again.code, 0, "{again:?}");
-    assert_eq!(std::fs::read_dir(server.data.join("media")).unwrap().count(), 0);
+    assert_eq!(server.keys("media/").await, Vec::<String>::new());
 }
 
-#[tokio::test]
-async fn apps_are_isolated() {
-    let server = TestServer::start(&[]).await;
+async fn apps_are_isolated(store: Store) {
+    let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let file = TestFile::new(HALF * 2 + 1, 7, APP_A);
     let done_a = api.upload(&file, HALF).await;
@@ -172,15 +167,15 @@ async fn apps_are_isolated() {
     assert_ne!(done_b.file_id, done_a.file_id);
 }
 
-#[tokio::test]
-async fn media_is_served_with_ranges_and_types() {
-    let server = TestServer::start(&[]).await;
+async fn media_is_served_with_ranges_and_types(store: Store) {
+    let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let file = TestFile::new(100_000, 9, APP_A);
     let url = api.upload(&file, HALF).await.url.unwrap();
     let response = api.client.get(&url).send().await.unwrap();
     assert_eq!(response.headers()["content-type"], "video/mp4");
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    assert!(response.headers()["cache-control"].to_str().unwrap().contains("immutable"));
     assert_eq!(response.bytes().await.unwrap(), file.data);
 
     let ranged = api.client.get(&url).header("range", "bytes=1000-1999").send().await.unwrap();
@@ -208,9 +203,8 @@ async fn media_is_served_with_ranges_and_types() {
     assert_eq!(missing.status(), 404);
 }
 
-#[tokio::test]
-async fn cors_preflight_and_headers_on_errors() {
-    let server = TestServer::start(&[]).await;
+async fn cors_preflight_and_headers_on_errors(store: Store) {
+    let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let preflight = api
         .client
@@ -240,9 +234,8 @@ async fn cors_preflight_and_headers_on_errors() {
     assert_failure(&expect_200(error).await, code::COMMON_PARAMS, false);
 }
 
-#[tokio::test]
-async fn common_parameter_and_signature_failures() {
-    let server = TestServer::start(&[]).await;
+async fn common_parameter_and_signature_failures(store: Store) {
+    let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let file = TestFile::new(1000, 10, APP_A);
     let sha = &file.sha;
@@ -288,9 +281,8 @@ async fn common_parameter_and_signature_failures() {
     assert_failure(&api.init(sha, 1000, MIB, "bm90IGEgc2lnbmF0dXJl!!").await, code::SIGNATURE, false);
 }
 
-#[tokio::test]
-async fn protocol_parameter_failures() {
-    let server = TestServer::start(&[]).await;
+async fn protocol_parameter_failures(store: Store) {
+    let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let file = TestFile::new(MIB + 10, 11, APP_A);
     let (sha, sig) = (&file.sha, enc(&file.sig));
@@ -338,9 +330,8 @@ async fn protocol_parameter_failures() {
     assert_eq!(expect_200(api.post(url, body.to_vec()).send().await.unwrap()).await.code, 0);
 }
 
-#[tokio::test]
-async fn state_failures() {
-    let server = TestServer::start(&[]).await;
+async fn state_failures(store: Store) {
+    let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let file = TestFile::new(MIB + 10, 12, APP_A);
     // Never initialised.
@@ -369,6 +360,9 @@ async fn an_unwritable_data_folder_answers_write_failure() {
     std::fs::write(&tmp, b"in the way").unwrap();
     let answer = api.part(&file.sha, 0, &file.data, &file.sig).await;
     assert_failure(&answer, code::WRITE_STATE, true);
+    // The answer says what failed, never where on the server.
+    let data = server.data.display().to_string();
+    assert!(!answer.message.contains(&data) && !answer.message.contains("/tmp"), "{answer:?}");
     let other = TestFile::new(HALF, 14, APP_A);
     assert_failure(&api.init(&other.sha, HALF, HALF, &other.sig).await, code::WRITE_STATE, true);
     // Repaired, the same requests succeed.
@@ -378,9 +372,8 @@ async fn an_unwritable_data_folder_answers_write_failure() {
     assert_eq!(api.finish(&file.sha, &file.sig).await.code, 0);
 }
 
-#[tokio::test]
-async fn bad_bodies_are_refused_and_not_stored() {
-    let server = TestServer::start(&[]).await;
+async fn bad_bodies_are_refused_and_not_stored(store: Store) {
+    let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let file = TestFile::new(2 * HALF, 15, APP_A);
     let (sha, sig) = (&file.sha, &file.sig);
@@ -419,13 +412,14 @@ async fn bad_bodies_are_refused_and_not_stored() {
     let listed = resume.list_parts.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].data_md5.as_deref(), Some(md5.as_str()));
-    let temp_left = std::fs::read_dir(server.data.join("tmp")).unwrap().count();
-    assert_eq!(temp_left, 0, "refused bodies leave no temp files");
+    let stored = server.keys("apps/").await;
+    assert_eq!(stored.len(), 2, "the state and one part: {stored:?}");
+    assert!(stored.iter().any(|k| k.ends_with(&format!("/parts/0.{md5}"))), "{stored:?}");
+    assert_eq!(server.keys("tmp/").await, Vec::<String>::new(), "refused bodies leave no temp files");
 }
 
-#[tokio::test]
-async fn hostile_input_gets_json_and_the_server_keeps_serving() {
-    let server = TestServer::start(&[]).await;
+async fn hostile_input_gets_json_and_the_server_keeps_serving(store: Store) {
+    let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let sha = sha1_hex(b"x");
     let queries = [
@@ -465,3 +459,66 @@ async fn hostile_input_gets_json_and_the_server_keeps_serving() {
     let file = TestFile::new(10, 16, APP_A);
     assert_eq!(api.upload(&file, HALF).await.code, 0);
 }
+
+async fn unfinished_uploads_expire_and_their_parts_are_deleted(store: Store) {
+    let server = TestServer::start_on(store, &["--expire-unfinished-after", "2s"]).await;
+    let api = server.api();
+    let done = TestFile::new(HALF + 1, 17, APP_A);
+    let finished = api.upload(&done, HALF).await;
+    let file = TestFile::new(2 * HALF, 18, APP_A);
+    assert_eq!(api.init(&file.sha, file.data.len(), HALF, &file.sig).await.code, 0);
+    assert_eq!(api.part(&file.sha, 0, &file.data[..HALF], &file.sig).await.code, 0);
+    assert!(server.keys("apps/").await.iter().any(|k| k.contains("/parts/")));
+
+    // Idle for 2 s, then the next sweep (every second here) deletes it.
+    let started = std::time::Instant::now();
+    while server.keys("apps/").await.iter().any(|k| k.contains("/uploads/")) {
+        assert!(started.elapsed().as_secs() < 15, "{:?}", server.keys("apps/").await);
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(started.elapsed().as_millis() >= 1000, "not before it was idle long enough");
+    assert_failure(&api.finish(&file.sha, &file.sig).await, code::READ_STATE, false);
+    let fresh = api.init(&file.sha, file.data.len(), HALF, &file.sig).await;
+    assert_eq!((fresh.code, fresh.list_parts), (0, None), "starts over");
+
+    // Finished files do not expire.
+    let instant = api.init(&done.sha, done.data.len(), HALF, &done.sig).await;
+    assert_eq!((instant.code, &instant.file_id), (code::INSTANT, &finished.file_id));
+    assert_eq!(api.fetch(&instant.url.unwrap()).await, done.data);
+}
+
+/// Each test above, once per backend: `disk::name` and `s3::name`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod disk {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Store::Disk).await
+            })*
+        }
+        mod s3 {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Store::S3).await
+            })*
+        }
+    };
+}
+
+both_backends!(
+    fresh_upload_with_parts_out_of_order,
+    instant_upload_answers_the_same_file,
+    resume_lists_stored_parts_with_the_sessions_part_size,
+    a_session_without_parts_adopts_the_new_part_size,
+    eight_parts_in_parallel,
+    a_lying_file_sha_is_refused_and_never_offered,
+    apps_are_isolated,
+    media_is_served_with_ranges_and_types,
+    cors_preflight_and_headers_on_errors,
+    common_parameter_and_signature_failures,
+    protocol_parameter_failures,
+    state_failures,
+    bad_bodies_are_refused_and_not_stored,
+    hostile_input_gets_json_and_the_server_keeps_serving,
+    unfinished_uploads_expire_and_their_parts_are_deleted,
+);

@@ -57,13 +57,16 @@ export interface UploadResult {
   bytesUploaded: number;
 }
 
-export type UgcErrorStage = "input" | "hash" | "sign" | "init" | "part" | "finish";
+/** "load": the WebAssembly module could not be loaded (code -20007, `codes.LOAD_FAILED`). */
+export type UgcErrorStage = "load" | "input" | "hash" | "sign" | "init" | "part" | "finish";
 
 /**
  * How `upload` and `hashFile` reject, except on abort (a DOMException named
  * "AbortError"). `code` is the server's negative code or a client code:
  * -20001 bad input, -20002 getSignature failed, -20003 network failure after
- * all retries, -20004 timeout after all retries, -20005 answer not understood.
+ * all retries, -20004 timeout after all retries, -20005 answer not understood,
+ * -20007 the WebAssembly module could not be loaded (no WebAssembly SIMD, or
+ * the .wasm not found). `codes` names them all.
  */
 export interface UgcError extends Error {
   name: "UgcError";

@@ -3,6 +3,7 @@
 //! option and what it should be.
 
 use js_sys::{Function, Object};
+use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortSignal, Blob, File};
 
@@ -67,7 +68,7 @@ pub fn upload_options(value: &JsValue) -> Result<(Options, Hooks), UploadError> 
         let endpoint = endpoint
             .as_string()
             .ok_or_else(|| UploadError::bad_input("Option endpoint must be a string URL."))?;
-        options.set_endpoint(&endpoint)?;
+        options.set_endpoint(&resolve_endpoint(&endpoint)?)?;
     }
     for name in [
         "partSize",
@@ -89,6 +90,45 @@ pub fn upload_options(value: &JsValue) -> Result<(Options, Hooks), UploadError> 
         on_progress: function(value, "onProgress")?,
     };
     Ok((options, hooks))
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The WHATWG `URL`, as `fetch` parses its argument.
+    #[wasm_bindgen(js_name = URL)]
+    type Url;
+
+    #[wasm_bindgen(constructor, catch, js_class = "URL")]
+    fn new(url: &str, base: &JsValue) -> Result<Url, JsValue>;
+
+    #[wasm_bindgen(method, getter, js_class = "URL")]
+    fn href(this: &Url) -> String;
+}
+
+/// Resolves the endpoint as `fetch` would resolve it: against the page's
+/// base URL (`document.baseURI`) or, in a Worker, its `location`. So an app
+/// that proxies the upload API under its own origin writes
+/// `"/v2/index.php"`. Where there is neither (Node.js), only an absolute URL
+/// can be fetched. What follows checks the scheme of the resolved URL.
+fn resolve_endpoint(endpoint: &str) -> Result<String, UploadError> {
+    let global = js_sys::global();
+    let base = js::get(&js::get(&global, "document"), "baseURI");
+    let base = if base.is_string() {
+        base
+    } else {
+        js::get(&js::get(&global, "location"), "href")
+    };
+    match Url::new(endpoint, &base) {
+        Ok(url) => Ok(url.href()),
+        Err(_) if base.is_string() => Err(UploadError::bad_input(format!(
+            "Option endpoint {endpoint:?} is not a URL (resolved against {:?}).",
+            base.as_string().unwrap_or_default()
+        ))),
+        Err(_) => Err(UploadError::bad_input(format!(
+            "Option endpoint {endpoint:?} is not an absolute URL, and there is no page \
+             to resolve it against here: give an http:// or https:// URL."
+        ))),
+    }
 }
 
 /// Checks the options of `hashFile()`: only `onProgress` and `signal`.

@@ -176,6 +176,16 @@ export const cases = {
     recorder.check(["hash", "upload", "finish"], { hash: 1, upload: 1, finish: 1 });
   },
 
+  // The endpoint is resolved as fetch resolves it, against the page: here a
+  // scheme-relative URL, as the page is on another origin than the server
+  // (tests/consumers upload to "/v2/index.php" from pages the server serves).
+  async relativeEndpointIsResolvedAgainstThePage(api, env) {
+    const relative = `${env.server.replace(/^https?:/, "")}/v2/index.php`;
+    assert(relative.startsWith("//"), `scheme-relative: ${relative}`);
+    const { result } = await uploadAndVerify(api, env, makeFile(3000, 31), { endpoint: relative });
+    assertEq(result.partsUploaded, 1, "one part");
+  },
+
   async uploadExactlyOneMiB(api, env) {
     const { result } = await uploadAndVerify(api, env, makeFile(MIB, 2));
     assertEq(result.partsUploaded, 1, "one part of 1 MiB");
@@ -337,6 +347,8 @@ export const cases = {
       [() => api.upload(good, { ...options(env), retries: -1 }), "retries"],
       [() => api.upload(good, { ...options(env), timeoutMs: "fast" }), "timeoutMs"],
       [() => api.upload(good, { ...options(env), endpoint: "ftp://x" }), "endpoint"],
+      [() => api.upload(good, { ...options(env), endpoint: "http://[" }), "endpoint"],
+      [() => api.upload(good, { ...options(env), endpoint: "data:text/plain,x" }), "endpoint"],
       [() => api.upload(good, { ...options(env), signal: {} }), "signal"],
       [() => api.hashFile(42), "a number"],
     ];

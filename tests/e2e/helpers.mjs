@@ -32,21 +32,22 @@ export function checkPrerequisites() {
 
 /**
  * Starts the real server on `listen` (default: a free port on 127.0.0.1)
- * with the demo, the package and the dev signer; resolves once it printed
+ * with the demo (or the folder `www`), the package and the dev signer; resolves once it printed
  * "vod-ugc-server listening on http://ADDR".
  */
-export async function startServer({ dataDir, listen = "127.0.0.1:0", extraArgs = [] }) {
+export async function startServer({ dataDir, storage, env = {}, listen = "127.0.0.1:0", extraArgs = [], www = path.join(ROOT, "www") }) {
   const args = [
     "--listen", listen,
-    "--data", dataDir,
-    "--www", path.join(ROOT, "www"),
+    // A bucket (`storage`: s3://BUCKET/PREFIX, endpoint and keys in `env`) or a data folder.
+    ...(storage ? ["--storage", storage] : ["--data", dataDir]),
+    "--www", www,
     "--pkg", path.join(ROOT, "pkg"),
     "--dev-signer",
     "--secret-id", SECRET_ID,
     "--secret-key", SECRET_KEY,
     ...extraArgs,
   ];
-  const proc = spawn(SERVER_BIN, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" } });
+  const proc = spawn(SERVER_BIN, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", ...env } });
   let stdout = "";
   let stderr = "";
   proc.stderr.setEncoding("utf8");

@@ -29,15 +29,61 @@ pub fn key_args() -> Vec<String> {
         .collect()
 }
 
-/// A server running in this process until dropped.
+/// Where a test server keeps its uploads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// A temporary `--data` folder.
+    Disk,
+    /// A fresh bucket of the test binary's moto_server (`--storage s3://...`).
+    S3,
+}
+
+/// A server running until dropped: in this process on a temporary data
+/// folder, or (S3) the real binary on a fresh bucket.
 pub struct TestServer {
     pub base: String,
+    /// The data folder (empty for S3).
     pub data: PathBuf,
+    /// The bucket (S3 only).
+    pub bucket: Option<String>,
     _dir: Option<tempfile::TempDir>,
+    _child: Option<BinaryServer>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl TestServer {
+    pub async fn start_on(store: Store, extra: &[&str]) -> TestServer {
+        match store {
+            Store::Disk => TestServer::start(extra).await,
+            Store::S3 => {
+                let bucket = moto().new_bucket().await;
+                let child = BinaryServer::start_s3(&bucket, extra).await;
+                TestServer {
+                    base: child.base.clone(),
+                    data: PathBuf::new(),
+                    bucket: Some(bucket),
+                    _dir: None,
+                    _child: Some(child),
+                    stop: None,
+                }
+            }
+        }
+    }
+
+    /// The keys stored below `prefix` (`media/`, `apps/`...), sorted.
+    pub async fn keys(&self, prefix: &str) -> Vec<String> {
+        let mut keys = match &self.bucket {
+            Some(bucket) => moto().keys(bucket, prefix).await,
+            None => {
+                let mut keys = Vec::new();
+                walk(&self.data, &self.data.join(prefix), &mut keys);
+                keys
+            }
+        };
+        keys.sort();
+        keys
+    }
+
     pub async fn start(extra: &[&str]) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut server = TestServer::start_in(dir.path(), extra).await;
@@ -56,7 +102,7 @@ impl TestServer {
         tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        TestServer { base, data: data.to_owned(), _dir: None, stop: Some(stop) }
+        TestServer { base, data: data.to_owned(), bucket: None, _dir: None, _child: None, stop: Some(stop) }
     }
 
     pub fn api(&self) -> Api {
@@ -85,13 +131,26 @@ impl BinaryServer {
 
     /// Started with its stderr (the log) going to `log`.
     pub async fn start_logging_to(data: &Path, extra: &[&str], log: impl Into<Stdio>) -> BinaryServer {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vod-ugc-server"))
-            .args(["--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_vod-ugc-server"));
+        command.arg("--data").arg(data).stderr(log);
+        BinaryServer::spawn(command, extra).await
+    }
+
+    /// On `bucket` of the test binary's moto_server.
+    pub async fn start_s3(bucket: &str, extra: &[&str]) -> BinaryServer {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_vod-ugc-server"));
+        command.args(["--storage", &format!("s3://{bucket}/ugc")]).envs(moto().env()).stderr(Stdio::null());
+        BinaryServer::spawn(command, extra).await
+    }
+
+    /// Runs `command` (a server binary with its storage flags and stderr
+    /// set) on a free loopback port with the test keys.
+    pub async fn spawn(mut command: tokio::process::Command, extra: &[&str]) -> BinaryServer {
+        let mut child = command
+            .args(["--listen", "127.0.0.1:0"])
             .args(key_args())
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(log)
             .kill_on_drop(true)
             .spawn()
             .unwrap();
@@ -298,4 +357,100 @@ pub fn assert_failure(answer: &Answer, code: i64, can_retry: bool) {
     assert_eq!(answer.code, code, "{answer:?}");
     assert_eq!(answer.can_retry(), can_retry, "{answer:?}");
     assert!(!answer.message.is_empty(), "a failure says why: {answer:?}");
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            walk(root, &path, out);
+        } else {
+            out.push(path.strip_prefix(root).unwrap().display().to_string());
+        }
+    }
+}
+
+/// One real moto_server (S3 API) per test binary, on a free loopback port,
+/// from the venv that `scripts/setup.sh` makes (`.venv-moto/`). A watchdog
+/// shell stops it within a second of this test binary's exit.
+pub struct Moto {
+    pub endpoint: String,
+    client: reqwest::Client,
+    /// Outlives the tests on purpose: it ends moto once this process is gone.
+    _watchdog: std::process::Child,
+}
+
+static MOTO: std::sync::OnceLock<Moto> = std::sync::OnceLock::new();
+
+pub fn moto() -> &'static Moto {
+    MOTO.get_or_init(Moto::start)
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let bin = std::env::var_os("MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join(".venv-moto/bin/moto_server"));
+        assert!(bin.exists(), "{} is missing: run scripts/setup.sh", bin.display());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let watchdog = format!(
+            "\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & moto=$!; \
+             while kill -0 {pid} 2>/dev/null && kill -0 $moto 2>/dev/null; do sleep 1; done; kill $moto",
+            pid = std::process::id()
+        );
+        let watchdog = std::process::Command::new("sh")
+            .args(["-c", &watchdog])
+            .arg(&bin)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed().as_secs() < 30, "moto_server did not start on port {port}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Moto { endpoint, client: reqwest::Client::new(), _watchdog: watchdog }
+    }
+
+    /// What a server needs in its environment to use this moto.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ]
+    }
+
+    /// A new, empty bucket.
+    pub async fn new_bucket(&self) -> String {
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let bucket = format!("vod-test-{}-{n}", std::process::id());
+        let response = self.client.put(format!("{}/{bucket}", self.endpoint)).send().await.unwrap();
+        assert!(response.status().is_success(), "creating {bucket}: {}", response.status());
+        bucket
+    }
+
+    /// The keys below `prefix` inside the servers' `ugc/` prefix of `bucket`.
+    pub async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        use futures_util::TryStreamExt;
+        use object_store::ObjectStore;
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id("testing")
+            .with_secret_access_key("testing")
+            .with_bucket_name(bucket)
+            .build()
+            .unwrap();
+        let path = object_store::path::Path::from(format!("ugc/{prefix}"));
+        let listed: Vec<_> = store.list(Some(&path)).try_collect().await.unwrap();
+        listed.iter().map(|m| m.location.as_ref().strip_prefix("ugc/").unwrap().to_owned()).collect()
+    }
 }

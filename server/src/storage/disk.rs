@@ -1,0 +1,277 @@
+//! The local-disk backend (`--data DIR`): a key is a file below the data
+//! folder. Objects are written to `tmp/`, fsynced, renamed into place and
+//! their folder fsynced, so a committed object survives `kill -9` or a
+//! power cut, and a crash mid-write leaves only a temp file, which the next
+//! start removes.
+
+use std::fs::{self, File};
+use std::io::{self, SeekFrom};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tempfile::TempPath;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
+
+use super::backend::{Backend, Entry, Object, ObjectWriter};
+
+/// Copy buffer for streaming; bounds memory per request.
+const BUFFER: usize = 256 * 1024;
+
+pub struct Disk {
+    root: PathBuf,
+    tmp: PathBuf,
+}
+
+impl Disk {
+    /// Opens (creating) the data folder and clears what a crash left in `tmp/`.
+    pub fn open(root: &Path) -> io::Result<Disk> {
+        let tmp = root.join("tmp");
+        fs::create_dir_all(&tmp)?;
+        for entry in fs::read_dir(&tmp)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                fs::remove_dir_all(path)?;
+            } else {
+                fs::remove_file(path)?;
+            }
+        }
+        Ok(Disk {
+            root: root.to_owned(),
+            tmp,
+        })
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    /// A temp file in `tmp/`, as a tokio file and the path that deletes it
+    /// when dropped.
+    async fn temp_file(&self) -> io::Result<(tokio::fs::File, TempPath)> {
+        let tmp = self.tmp.clone();
+        let (file, path) = blocking(move || tempfile::NamedTempFile::new_in(tmp))
+            .await?
+            .into_parts();
+        Ok((tokio::fs::File::from_std(file), path))
+    }
+}
+
+#[async_trait]
+impl Backend for Disk {
+    async fn create(&self, key: &str, _size: u64) -> io::Result<Box<dyn ObjectWriter>> {
+        let (file, temp) = self.temp_file().await?;
+        Ok(Box::new(DiskWriter {
+            file: BufWriter::with_capacity(BUFFER, file),
+            temp,
+            target: self.path(key),
+        }))
+    }
+
+    async fn create_if_absent(&self, key: &str, bytes: Bytes) -> io::Result<bool> {
+        let (mut file, temp) = self.temp_file().await?;
+        file.write_all(&bytes).await?;
+        let file = file.into_std().await;
+        let target = self.path(key);
+        blocking(move || {
+            file.sync_all()?;
+            let folder = parent(&target);
+            create_dirs(folder)?;
+            // A hard link never replaces an existing file: the one atomic
+            // "create if absent" a POSIX file system offers for a whole file.
+            match fs::hard_link(&temp, &target) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            sync_dir(folder)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn read(&self, key: &str) -> io::Result<Option<Bytes>> {
+        match tokio::fs::read(self.path(key)).await {
+            Ok(bytes) => Ok(Some(bytes.into())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn size(&self, key: &str) -> io::Result<Option<u64>> {
+        match tokio::fs::metadata(self.path(key)).await {
+            Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn open(&self, key: &str, range: Option<Range<u64>>) -> io::Result<Option<Object>> {
+        let mut file = match tokio::fs::File::open(self.path(key)).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let meta = file.metadata().await?;
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        let size = meta.len();
+        let range = range.unwrap_or(0..size);
+        file.seek(SeekFrom::Start(range.start)).await?;
+        let limited = tokio::io::AsyncReadExt::take(file, range.end.saturating_sub(range.start));
+        let body = tokio_util::io::ReaderStream::with_capacity(limited, BUFFER).boxed();
+        Ok(Some(Object { size, body }))
+    }
+
+    async fn list(&self, prefix: &str) -> io::Result<Vec<Entry>> {
+        let (root, prefix) = (self.root.clone(), prefix.to_owned());
+        blocking(move || {
+            let mut entries = Vec::new();
+            walk(&root.join(&prefix), &prefix, &mut entries)?;
+            Ok(entries)
+        })
+        .await
+    }
+
+    async fn list_folders(&self, prefix: &str) -> io::Result<Vec<String>> {
+        let (folder, prefix) = (self.path(prefix), prefix.to_owned());
+        blocking(move || {
+            let mut folders = Vec::new();
+            for entry in read_dir_if_any(&folder)? {
+                let entry = entry?;
+                if entry.file_type()?.is_dir() {
+                    if let Some(name) = entry.file_name().to_str() {
+                        folders.push(format!("{prefix}{name}/"));
+                    }
+                }
+            }
+            Ok(folders)
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> io::Result<()> {
+        let path = self.path(key);
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => {
+                // Its folder goes too when it is left empty (a media folder).
+                let _ = tokio::fs::remove_dir(parent(&path)).await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn delete_all(&self, prefix: &str) -> io::Result<()> {
+        match tokio::fs::remove_dir_all(self.path(prefix)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+struct DiskWriter {
+    file: BufWriter<tokio::fs::File>,
+    /// Deletes the temp file when dropped uncommitted.
+    temp: TempPath,
+    target: PathBuf,
+}
+
+#[async_trait]
+impl ObjectWriter for DiskWriter {
+    async fn write(&mut self, chunk: Bytes) -> io::Result<()> {
+        self.file.write_all(&chunk).await
+    }
+
+    async fn commit(self: Box<Self>) -> io::Result<()> {
+        let DiskWriter {
+            mut file,
+            temp,
+            target,
+        } = *self;
+        file.flush().await?;
+        let file = file.into_inner().into_std().await;
+        blocking(move || {
+            file.sync_all()?;
+            let folder = parent(&target);
+            create_dirs(folder)?;
+            temp.persist(&target).map_err(|e| e.error)?;
+            sync_dir(folder)
+        })
+        .await
+    }
+
+    async fn abort(self: Box<Self>) {}
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(io::Error::other)?
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent().expect("objects live in a folder")
+}
+
+fn read_dir_if_any(folder: &Path) -> io::Result<Vec<io::Result<fs::DirEntry>>> {
+    match fs::read_dir(folder) {
+        Ok(entries) => Ok(entries.collect()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Every file below `folder`, keyed as `prefix` + the relative path.
+fn walk(folder: &Path, prefix: &str, out: &mut Vec<Entry>) -> io::Result<()> {
+    for entry in read_dir_if_any(folder)? {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            walk(&entry.path(), &format!("{prefix}{name}/"), out)?;
+        } else {
+            out.push(Entry {
+                key: format!("{prefix}{name}"),
+                size: meta.len(),
+                modified: meta.modified()?,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Creates a folder and its missing parents, fsyncing each parent so the
+/// new entries survive a crash.
+fn create_dirs(dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut cursor = dir;
+    while !cursor.exists() {
+        missing.push(cursor);
+        match cursor.parent() {
+            Some(parent) => cursor = parent,
+            None => break,
+        }
+    }
+    for dir in missing.into_iter().rev() {
+        match fs::create_dir(dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        sync_dir(parent(dir))?;
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}

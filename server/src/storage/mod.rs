@@ -1,0 +1,646 @@
+//! Upload sessions, parts and finished media, written once over a
+//! [`Backend`]: the local disk (`disk.rs`, the default) or an S3-compatible
+//! bucket (`s3.rs`). Keys (see `docs/server.md`):
+//!
+//! ```text
+//! apps/{hex SecretId}/uploads/{sha}/state.json          {fileSize, dataSize}
+//! apps/{hex SecretId}/uploads/{sha}/parts/{offset}.{md5} one stored part
+//! apps/{hex SecretId}/files/{sha}.json                  the published record
+//! media/{key}/f0[.ext]                                  finished media (served)
+//! ```
+//!
+//! Nothing that matters lives in one process, so any number of servers may
+//! share a bucket: a part's MD5 is in its key, so storing a part is one
+//! write and `listParts` one listing; at finish the parts are streamed in
+//! order through SHA-1 into the media object, and the record is created
+//! only if absent, the one conditional write that decides which of two
+//! racing finishes publishes. The loser removes its copy and answers the
+//! winner's record.
+
+pub mod backend;
+mod disk;
+mod s3;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+use sha1::Sha1;
+use vod_ugc_upload::plan::PartPlan;
+use vod_ugc_upload::protocol::{is_md5_hex, to_hex};
+
+use self::backend::{Backend, Object, ObjectWriter};
+
+/// Largest file accepted (1 TiB): beyond any real upload, and it keeps part
+/// counts and offsets far from overflow.
+pub const MAX_FILE_SIZE: u64 = 1 << 40;
+
+/// Why a storage operation did not happen. Each maps to one protocol code.
+#[derive(Debug)]
+pub enum StoreError {
+    /// A parameter does not fit the upload (offset, size, fileSize).
+    Protocol(String),
+    /// No upload of this sha was initialised in this app.
+    NoUpload,
+    /// Finish was called while parts are missing.
+    Incomplete(String),
+    /// The body does not match its declared length or MD5.
+    Body { message: String, can_retry: bool },
+    /// The assembled file's SHA-1 is not `fileSha`; the upload was discarded.
+    ShaMismatch(String),
+    /// Writing state failed (disk full, permissions, the bucket...). The
+    /// error's text may name paths: it is logged, never answered.
+    Write(io::Error),
+    /// Reading state failed; as for `Write`.
+    Read(io::Error),
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// What InitUploadUGC found.
+#[derive(Debug)]
+pub enum InitOutcome {
+    /// Nothing stored yet: upload every part.
+    Fresh,
+    /// Some parts are stored; the upload's part size is fixed.
+    Resume {
+        part_size: u64,
+        parts: Vec<StoredPart>,
+    },
+    /// The file is finished and verified.
+    Done(MediaRecord),
+}
+
+/// A part held by the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredPart {
+    pub offset: u64,
+    pub len: u64,
+    pub md5: String,
+}
+
+/// A finished, verified file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaRecord {
+    pub file_id: String,
+    /// The folder under `media/`: 128 random bits, so that its URL cannot
+    /// be guessed (see `crate::ids`). Absent in records written before keys
+    /// existed, whose folder is the fileId.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub ext: Option<String>,
+    pub size: u64,
+}
+
+impl MediaRecord {
+    /// The media file's name inside its folder.
+    pub fn file_name(&self) -> String {
+        match &self.ext {
+            Some(ext) => format!("f0.{ext}"),
+            None => "f0".to_owned(),
+        }
+    }
+
+    /// `{key}/f0[.ext]`: where the file is, below `/media/` in URLs and
+    /// `media/` in storage; the one place that decides it.
+    pub fn media_path(&self) -> String {
+        let dir = self.key.as_deref().unwrap_or(&self.file_id);
+        format!("{dir}/{}", self.file_name())
+    }
+}
+
+/// What FinishUploadUGC ended with.
+#[derive(Debug)]
+pub struct Finished {
+    pub record: MediaRecord,
+    /// True for the one call that published the file; false when it was
+    /// already published (a repeated finish, or a racing one that won).
+    pub newly_published: bool,
+}
+
+/// What an unfinished upload is: fixed at init, its part size adjustable
+/// only while no part is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionState {
+    file_size: u64,
+    data_size: u64,
+}
+
+impl SessionState {
+    fn plan(&self) -> Result<PartPlan> {
+        PartPlan::new(self.file_size, self.data_size).map_err(|e| {
+            StoreError::Read(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+        })
+    }
+}
+
+/// The keys of one (app, sha).
+struct Keys {
+    /// The upload's folder: state and parts; removed when it ends.
+    upload: String,
+    state: String,
+    parts: String,
+    record: String,
+}
+
+impl Keys {
+    fn new(app: &str, sha: &str) -> Keys {
+        // Hex keeps any SecretId a safe path segment.
+        let app = format!("apps/{}/", to_hex(app.as_bytes()));
+        let upload = format!("{app}uploads/{sha}/");
+        Keys {
+            state: format!("{upload}state.json"),
+            parts: format!("{upload}parts/"),
+            record: format!("{app}files/{sha}.json"),
+            upload,
+        }
+    }
+
+    fn part(&self, offset: u64, md5: &str) -> String {
+        format!("{}{offset}.{md5}", self.parts)
+    }
+}
+
+fn media_key(path: &str) -> String {
+    format!("media/{path}")
+}
+
+/// Where storage lives, from the command line.
+pub enum Location<'a> {
+    Disk(&'a std::path::Path),
+    /// `s3://BUCKET/PREFIX`
+    S3(&'a str),
+}
+
+pub struct Storage {
+    backend: Arc<dyn Backend>,
+}
+
+impl Storage {
+    /// Opens the data folder or connects to the bucket.
+    pub async fn open(location: Location<'_>) -> io::Result<Storage> {
+        let backend: Arc<dyn Backend> = match location {
+            Location::Disk(root) => Arc::new(disk::Disk::open(root)?),
+            Location::S3(url) => Arc::new(s3::S3::connect(url).await?),
+        };
+        Ok(Storage { backend })
+    }
+
+    /// InitUploadUGC: instant upload, resume, or a (re)started session.
+    pub async fn init(
+        &self,
+        app: &str,
+        sha: &str,
+        file_size: u64,
+        part_size: u64,
+    ) -> Result<InitOutcome> {
+        PartPlan::new(file_size, part_size).map_err(|e| StoreError::Protocol(e.to_string()))?;
+        if file_size > MAX_FILE_SIZE {
+            return Err(StoreError::Protocol(format!(
+                "fileSize {file_size} is over the limit of {MAX_FILE_SIZE}"
+            )));
+        }
+        let keys = Keys::new(app, sha);
+        if let Some(record) = self.record(&keys).await? {
+            if record.size != file_size {
+                return Err(size_conflict(record.size, file_size));
+            }
+            return Ok(InitOutcome::Done(record));
+        }
+        let wanted = SessionState {
+            file_size,
+            data_size: part_size,
+        };
+        match self.read_json::<SessionState>(&keys.state).await? {
+            Some(state) if state.file_size != file_size => {
+                Err(size_conflict(state.file_size, file_size))
+            }
+            Some(state) => {
+                let parts = self.parts(&keys, &state.plan()?).await?;
+                if !parts.is_empty() {
+                    return Ok(InitOutcome::Resume {
+                        part_size: state.data_size,
+                        parts,
+                    });
+                }
+                if state != wanted {
+                    self.write_json(&keys.state, &wanted).await?;
+                }
+                Ok(InitOutcome::Fresh)
+            }
+            None => {
+                self.write_json(&keys.state, &wanted).await?;
+                Ok(InitOutcome::Fresh)
+            }
+        }
+    }
+
+    /// UploadPartUGC: checks the part against the upload's plan, streams the
+    /// body into a new object while hashing it, and commits the object only
+    /// when length and MD5 match: a refused part is never stored.
+    ///
+    /// `declared_len` is the request's Content-Length, checked before a byte
+    /// is read.
+    pub async fn put_part<S, E>(
+        &self,
+        app: &str,
+        sha: &str,
+        part: (u64, u64),
+        md5: &str,
+        declared_len: Option<u64>,
+        body: S,
+    ) -> Result<()>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let (offset, len) = part;
+        let keys = Keys::new(app, sha);
+        let state = self
+            .read_json::<SessionState>(&keys.state)
+            .await?
+            .ok_or(StoreError::NoUpload)?;
+        state
+            .plan()?
+            .check(offset, len)
+            .map_err(|e| StoreError::Protocol(format!("{e} (dataSize {})", state.data_size)))?;
+        if let Some(declared) = declared_len.filter(|d| *d != len) {
+            return Err(body_error(format!(
+                "Content-Length {declared} is not dataSize {len}"
+            )));
+        }
+
+        let mut writer = self
+            .backend
+            .create(&keys.part(offset, md5), len)
+            .await
+            .map_err(StoreError::Write)?;
+        let received = receive(writer.as_mut(), body, len, md5).await;
+        // The upload may have been finished, discarded or re-planned while
+        // the body was on its way.
+        let checked = match received {
+            Ok(()) => match self.read_json::<SessionState>(&keys.state).await {
+                Ok(None) => Err(StoreError::NoUpload),
+                Ok(Some(now)) if now != state => Err(StoreError::Protocol(format!(
+                    "the upload's part size changed to {} while this part was sent",
+                    now.data_size
+                ))),
+                other => other.map(drop),
+            },
+            Err(e) => Err(e),
+        };
+        match checked {
+            Ok(()) => writer.commit().await.map_err(StoreError::Write),
+            Err(e) => {
+                writer.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// FinishUploadUGC: assembles the parts in order through SHA-1 into the
+    /// media object, and only when the hash is `fileSha` publishes it under
+    /// a new fileId. A published file answers its record, whoever
+    /// published it.
+    pub async fn finish(&self, app: &str, sha: &str, ext: Option<String>) -> Result<Finished> {
+        let keys = Keys::new(app, sha);
+        if let Some(record) = self.record(&keys).await? {
+            return Ok(Finished {
+                record,
+                newly_published: false,
+            });
+        }
+        match self.publish(&keys, sha, ext).await {
+            Ok(finished) => Ok(finished),
+            // Another server may have published the file and removed the
+            // parts while this one read them.
+            Err(e) => match self.record(&keys).await? {
+                Some(record) => Ok(Finished {
+                    record,
+                    newly_published: false,
+                }),
+                None => Err(e),
+            },
+        }
+    }
+
+    async fn publish(&self, keys: &Keys, sha: &str, ext: Option<String>) -> Result<Finished> {
+        let state = self
+            .read_json::<SessionState>(&keys.state)
+            .await?
+            .ok_or(StoreError::NoUpload)?;
+        let plan = state.plan()?;
+        let parts = self.parts(keys, &plan).await?;
+        if parts.len() as u64 != plan.count() {
+            let first_missing = plan
+                .parts()
+                .map(|p| p.offset)
+                .find(|o| parts.iter().all(|s| s.offset != *o))
+                .unwrap_or_default();
+            return Err(StoreError::Incomplete(format!(
+                "{} of {} parts are missing (the first at offset {first_missing}); upload them, then finish",
+                plan.count() - parts.len() as u64,
+                plan.count()
+            )));
+        }
+
+        // Ids are random, so uniqueness needs no shared counter; two
+        // finishes of one file are settled by the record's conditional
+        // create, not by the id.
+        let record = MediaRecord {
+            file_id: crate::ids::file_id(),
+            key: Some(crate::ids::media_key()),
+            ext,
+            size: plan.file_size(),
+        };
+        let media = media_key(&record.media_path());
+        let mut writer = self
+            .backend
+            .create(&media, record.size)
+            .await
+            .map_err(StoreError::Write)?;
+        let actual = match self.assemble(writer.as_mut(), keys, &parts).await {
+            Ok(actual) => actual,
+            Err(e) => {
+                writer.abort().await;
+                return Err(e);
+            }
+        };
+        if actual != sha {
+            writer.abort().await;
+            self.backend
+                .delete_all(&keys.upload)
+                .await
+                .map_err(StoreError::Write)?;
+            return Err(StoreError::ShaMismatch(format!(
+                "the assembled file's SHA-1 is {actual}, not fileSha {sha}; the upload was discarded"
+            )));
+        }
+        writer.commit().await.map_err(StoreError::Write)?;
+
+        // The commit point: from here on the file is instant-uploadable and
+        // finish answers it again.
+        let json =
+            serde_json::to_vec(&record).map_err(|e| StoreError::Write(io::Error::other(e)))?;
+        let newly_published = self
+            .backend
+            .create_if_absent(&keys.record, json.into())
+            .await
+            .map_err(StoreError::Write)?;
+        let record = if newly_published {
+            record
+        } else {
+            // A racing finish published first: its record is the file.
+            tracing::info!(file_id = %record.file_id, "another finish published first; dropping this copy");
+            if let Err(e) = self.backend.delete(&media).await {
+                tracing::warn!(error = %e, "removing a duplicate media object failed");
+            }
+            self.record(keys).await?.ok_or_else(|| {
+                StoreError::Read(io::Error::other("the published record vanished"))
+            })?
+        };
+        if let Err(e) = self.backend.delete_all(&keys.upload).await {
+            // The file is published; what is left expires.
+            tracing::warn!(error = %e, "removing a finished upload's parts failed");
+        }
+        Ok(Finished {
+            record,
+            newly_published,
+        })
+    }
+
+    /// Streams the parts in order into `writer` through SHA-1; the hex hash.
+    async fn assemble(
+        &self,
+        writer: &mut dyn ObjectWriter,
+        keys: &Keys,
+        parts: &[StoredPart],
+    ) -> Result<String> {
+        let mut hasher = Sha1::new();
+        for part in parts {
+            let Object { mut body, .. } = self
+                .backend
+                .open(&keys.part(part.offset, &part.md5), None)
+                .await
+                .map_err(StoreError::Read)?
+                .ok_or_else(|| {
+                    StoreError::Read(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("the part at offset {} vanished", part.offset),
+                    ))
+                })?;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(StoreError::Read)?;
+                hasher.update(&chunk);
+                writer.write(chunk).await.map_err(StoreError::Write)?;
+            }
+        }
+        Ok(to_hex(&hasher.finalize()))
+    }
+
+    /// The size of the media at `path` (below `/media/`), if it exists.
+    pub async fn media_size(&self, path: &str) -> io::Result<Option<u64>> {
+        self.backend.size(&media_key(path)).await
+    }
+
+    /// Streams the media at `path`, or a byte range of it.
+    pub async fn open_media(
+        &self,
+        path: &str,
+        range: Option<Range<u64>>,
+    ) -> io::Result<Option<Object>> {
+        self.backend.open(&media_key(path), range).await
+    }
+
+    /// Deletes every unfinished upload that nothing was written to for
+    /// `max_idle` (its state and parts); the number deleted. Safe to run on
+    /// every instance at once: deleting is idempotent.
+    pub async fn expire_unfinished(&self, max_idle: Duration) -> io::Result<usize> {
+        let cutoff = SystemTime::now()
+            .checked_sub(max_idle)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut expired = 0;
+        for app in self.backend.list_folders("apps/").await? {
+            for upload in self.backend.list_folders(&format!("{app}uploads/")).await? {
+                let entries = self.backend.list(&upload).await?;
+                let last_write = entries.iter().map(|e| e.modified).max();
+                if last_write.is_none() || last_write < Some(cutoff) {
+                    self.backend.delete_all(&upload).await?;
+                    expired += 1;
+                }
+            }
+        }
+        Ok(expired)
+    }
+
+    async fn record(&self, keys: &Keys) -> Result<Option<MediaRecord>> {
+        self.read_json(&keys.record).await
+    }
+
+    async fn read_json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>> {
+        match self.backend.read(key).await.map_err(StoreError::Read)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::Read(io::Error::new(io::ErrorKind::InvalidData, e))),
+            None => Ok(None),
+        }
+    }
+
+    async fn write_json<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+        let json = serde_json::to_vec(value).map_err(|e| StoreError::Write(io::Error::other(e)))?;
+        let write = async {
+            let mut writer = self.backend.create(key, json.len() as u64).await?;
+            writer.write(json.into()).await?;
+            writer.commit().await
+        };
+        write.await.map_err(StoreError::Write)
+    }
+
+    /// The stored parts that fit the plan, one per offset (the latest
+    /// written, when a part was re-sent with other bytes), in order.
+    async fn parts(&self, keys: &Keys, plan: &PartPlan) -> Result<Vec<StoredPart>> {
+        let entries = self
+            .backend
+            .list(&keys.parts)
+            .await
+            .map_err(StoreError::Read)?;
+        let mut latest: BTreeMap<u64, (SystemTime, StoredPart)> = BTreeMap::new();
+        for entry in entries {
+            let Some((offset, md5)) = entry
+                .key
+                .strip_prefix(&keys.parts)
+                .and_then(parse_part_name)
+            else {
+                continue;
+            };
+            if plan.check(offset, entry.size).is_err() {
+                continue;
+            }
+            if latest
+                .get(&offset)
+                .is_some_and(|(t, _)| *t > entry.modified)
+            {
+                continue;
+            }
+            let part = StoredPart {
+                offset,
+                len: entry.size,
+                md5: md5.to_owned(),
+            };
+            latest.insert(offset, (entry.modified, part));
+        }
+        Ok(latest.into_values().map(|(_, part)| part).collect())
+    }
+}
+
+/// Streams `body` into `writer` while hashing it; refuses it as soon as it
+/// passes `len`, and at the end unless it is exactly `len` bytes with MD5
+/// `md5`.
+async fn receive<S, E>(
+    writer: &mut dyn ObjectWriter,
+    mut body: S,
+    len: u64,
+    md5: &str,
+) -> Result<()>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut hasher = Md5::new();
+    let mut received = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| StoreError::Body {
+            message: format!("reading the body failed after {received} bytes: {e}"),
+            can_retry: true,
+        })?;
+        received += chunk.len() as u64;
+        if received > len {
+            return Err(body_error(format!(
+                "the body is longer than dataSize {len}"
+            )));
+        }
+        hasher.update(&chunk);
+        writer.write(chunk).await.map_err(StoreError::Write)?;
+    }
+    if received != len {
+        return Err(body_error(format!(
+            "the body has {received} bytes, not dataSize {len}"
+        )));
+    }
+    let actual = to_hex(&hasher.finalize());
+    if actual != md5 {
+        return Err(body_error(format!(
+            "the body's MD5 is {actual}, not dataMd5 {md5}"
+        )));
+    }
+    Ok(())
+}
+
+fn size_conflict(known: u64, asked: u64) -> StoreError {
+    StoreError::Protocol(format!(
+        "this fileSha was initialised with fileSize {known}, not {asked}"
+    ))
+}
+
+fn body_error(message: String) -> StoreError {
+    StoreError::Body {
+        message,
+        can_retry: false,
+    }
+}
+
+/// `{offset}.{md5}` → (offset, md5).
+fn parse_part_name(name: &str) -> Option<(u64, &str)> {
+    let (offset, md5) = name.split_once('.')?;
+    let offset_ok = !offset.is_empty() && offset.bytes().all(|b| b.is_ascii_digit());
+    (offset_ok && is_md5_hex(md5)).then_some((offset.parse().ok()?, md5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_names() {
+        let md5 = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            parse_part_name(&format!("1048576.{md5}")),
+            Some((1_048_576, md5))
+        );
+        assert_eq!(parse_part_name(&format!("x.{md5}")), None);
+        assert_eq!(parse_part_name("0.abc"), None);
+        assert_eq!(parse_part_name(&format!(".{md5}")), None);
+        assert_eq!(
+            parse_part_name(&format!("99999999999999999999999.{md5}")),
+            None
+        );
+    }
+
+    #[test]
+    fn media_names() {
+        let mut r = MediaRecord {
+            file_id: "1".into(),
+            key: Some("k".into()),
+            ext: Some("mp4".into()),
+            size: 1,
+        };
+        assert_eq!(
+            (r.file_name(), r.media_path()),
+            ("f0.mp4".into(), "k/f0.mp4".into())
+        );
+        r.ext = None;
+        assert_eq!(r.file_name(), "f0");
+        // A record from before media keys: its folder is the fileId.
+        let old: MediaRecord =
+            serde_json::from_str(r#"{"fileId":"1","ext":"mp4","size":1}"#).unwrap();
+        assert_eq!(old.media_path(), "1/f0.mp4");
+    }
+}
