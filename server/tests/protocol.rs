@@ -487,6 +487,23 @@ async fn unfinished_uploads_expire_and_their_parts_are_deleted(store: Store) {
     assert_eq!(api.fetch(&instant.url.unwrap()).await, done.data);
 }
 
+async fn finishes_at_once_answer_one_file(store: Store) {
+    let server = TestServer::start_on(store, &[]).await;
+    let api = server.api();
+    let file = TestFile::new(3 * MIB + 5, 19, APP_A);
+    assert_eq!(api.init(&file.sha, file.data.len(), MIB, &file.sig).await.code, 0);
+    for (offset, len) in file.parts(MIB) {
+        assert_eq!(api.part(&file.sha, offset, &file.data[offset..offset + len], &file.sig).await.code, 0);
+    }
+    let finishes = (0..3).map(|_| api.finish(&file.sha, &file.sig));
+    let answers = futures_util::future::join_all(finishes).await;
+    for answer in &answers {
+        assert_eq!((answer.code, &answer.file_id), (0, &answers[0].file_id), "{answers:?}");
+    }
+    assert_eq!(server.keys("media/").await.len(), 1, "one media object");
+    assert_eq!(api.fetch(answers[0].url.as_ref().unwrap()).await, file.data);
+}
+
 /// Each test above, once per backend: `disk::name` and `s3::name`.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -521,4 +538,5 @@ both_backends!(
     bad_bodies_are_refused_and_not_stored,
     hostile_input_gets_json_and_the_server_keeps_serving,
     unfinished_uploads_expire_and_their_parts_are_deleted,
+    finishes_at_once_answer_one_file,
 );

@@ -21,10 +21,10 @@ pub mod backend;
 mod disk;
 mod s3;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -182,6 +182,11 @@ pub enum Location<'a> {
 
 pub struct Storage {
     backend: Arc<dyn Backend>,
+    /// One finish at a time per upload in this process: a client that
+    /// retries a long finish waits for the one running instead of starting
+    /// a second assembly. An optimisation only; correctness across
+    /// instances comes from the record's conditional create.
+    finishing: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
 }
 
 impl Storage {
@@ -191,7 +196,10 @@ impl Storage {
             Location::Disk(root) => Arc::new(disk::Disk::open(root)?),
             Location::S3(url) => Arc::new(s3::S3::connect(url).await?),
         };
-        Ok(Storage { backend })
+        Ok(Storage {
+            backend,
+            finishing: Mutex::new(HashMap::new()),
+        })
     }
 
     /// InitUploadUGC: instant upload, resume, or a (re)started session.
@@ -312,6 +320,7 @@ impl Storage {
     /// published it.
     pub async fn finish(&self, app: &str, sha: &str, ext: Option<String>) -> Result<Finished> {
         let keys = Keys::new(app, sha);
+        let _turn = self.finish_turn(&keys.record).await;
         if let Some(record) = self.record(&keys).await? {
             return Ok(Finished {
                 record,
@@ -330,6 +339,26 @@ impl Storage {
                 None => Err(e),
             },
         }
+    }
+
+    /// Waits for this process's other finishes of the same upload. Entries
+    /// die with their last guard and are pruned as the map grows.
+    async fn finish_turn(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let mutex = {
+            let mut map = self.finishing.lock().unwrap_or_else(|p| p.into_inner());
+            match map.get(key).and_then(Weak::upgrade) {
+                Some(mutex) => mutex,
+                None => {
+                    if map.len() >= 1024 {
+                        map.retain(|_, weak| weak.strong_count() > 0);
+                    }
+                    let mutex = Arc::new(tokio::sync::Mutex::new(()));
+                    map.insert(key.to_owned(), Arc::downgrade(&mutex));
+                    mutex
+                }
+            }
+        };
+        mutex.lock_owned().await
     }
 
     async fn publish(&self, keys: &Keys, sha: &str, ext: Option<String>) -> Result<Finished> {
