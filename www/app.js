@@ -89,6 +89,8 @@ function errorHint(err) {
       return "The server took too long to answer. Check the connection and the server, then Retry.";
     case codes.BAD_ANSWER:
       return "The server's answer was not understood. Check that the endpoint is a UGC upload server (this page uses /v2/index.php on the same server) and look at the server's log.";
+    case codes.FILE_UNREADABLE:
+      return "The file could not be read: it was changed, moved or deleted since it was picked. Pick it again: the upload resumes where it stopped.";
     case codes.COMMON_PARAMS_INVALID:
     case codes.PROTOCOL_PARAMS_INVALID:
       return "The server refused the request's parameters. Pick the file again; if it keeps failing, report it with the file's size.";
