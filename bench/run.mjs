@@ -17,6 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { engineRows, measureEngine } from "./engines.mjs";
 import { measureServer, serverRows } from "./server.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -54,21 +55,24 @@ const PEERS = [
 
 // --- options --------------------------------------------------------------------
 
+const ENGINE_NAMES = ["chromium", "firefox", "webkit"];
+
 const HELP = `npm run bench [-- options]
 
   --write          also write the results to BENCHMARKS.md (between its markers)
   --runs N         timed runs per figure, after one warm-up (default 5, at least 1)
   --mib N          size of the hashing and upload data in MiB (default 256)
   --big-mib N      size of the large memory run in MiB (default 1024)
-  --only LIST      comma-separated sections: size,hash,upload,throttled,memory,server,resume (default all)
+  --only LIST      comma-separated sections: size,hash,upload,throttled,memory,server,resume,engines (default all)
+  --engines LIST   engines of the engines section: chromium,firefox,webkit (default all)
   --help           this text
 
 Anything but the defaults is for trying the bench out: --write refuses it.`;
 
-const SECTIONS = ["size", "hash", "upload", "throttled", "memory", "server", "resume"];
+const SECTIONS = ["size", "hash", "upload", "throttled", "memory", "server", "resume", "engines"];
 
 function parseArgs(argv) {
-  const opts = { write: false, runs: 5, mib: 256, bigMib: 1024, only: [...SECTIONS] };
+  const opts = { write: false, runs: 5, mib: 256, bigMib: 1024, only: [...SECTIONS], engines: [...ENGINE_NAMES] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -88,9 +92,13 @@ function parseArgs(argv) {
     else if (a === "--only") {
       opts.only = value().split(",").map((s) => s.trim()).filter(Boolean);
       for (const s of opts.only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s}`);
+    } else if (a === "--engines") {
+      opts.engines = value().split(",").map((s) => s.trim()).filter(Boolean);
+      for (const s of opts.engines) if (!ENGINE_NAMES.includes(s)) throw new Error(`--engines: unknown engine ${s}`);
     } else throw new Error(`unknown option ${a} (see --help)`);
   }
-  opts.defaults = opts.runs >= 5 && opts.mib === 256 && opts.bigMib === 1024 && opts.only.length === SECTIONS.length;
+  opts.defaults = opts.runs >= 5 && opts.mib === 256 && opts.bigMib === 1024 && opts.only.length === SECTIONS.length &&
+    opts.engines.length === ENGINE_NAMES.length;
   return opts;
 }
 
@@ -207,6 +215,7 @@ async function startServer({ dataDir, wwwDir }) {
   });
   return {
     url,
+    pid: proc.pid,
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       proc.kill("SIGTERM");
@@ -739,6 +748,11 @@ function buildTable(res, opts) {
   }
   if (res.server) serverRows(res.server, { row, section, target, median, range, fmt, ratio });
 
+  for (const r of res.engines || []) {
+    engineRows(r, { row, section, target, mib: opts.mib,
+      sliceLabel: (bytes = res.engineSlice) => `${fmt(bytes / MiB, bytes % MiB ? 2 : 0)} MiB slices` });
+  }
+
   const esc = (s) => String(s).replace(/\|/g, "\\|");
   const lines = ["| benchmark | result (median; range) | compared | target |", "|---|---|---|---|"];
   for (const r of rows) lines.push(`| ${r.map(esc).join(" | ")} |`);
@@ -877,7 +891,7 @@ async function main() {
       }
       const big = path.join(tmp, `bench-${opts.bigMib}.bin`);
       const label = (n) => (n % 1024 ? `${n} MiB` : `${n / 1024} GiB`);
-      if (opts.only.includes("memory") || opts.only.includes("resume")) {
+      if (["memory", "resume", "engines"].some((section) => opts.only.includes(section))) {
         log(`writing ${opts.bigMib} MiB of random bytes to ${big}`);
         writeRandomFile(big, opts.bigMib * MiB);
       }
@@ -887,6 +901,20 @@ async function main() {
       }
       if (opts.only.includes("resume")) {
         res.resume = { ...(await measureResume(browser, server.url, opts, dataDir, big)), size: label(opts.bigMib) };
+      }
+      if (opts.only.includes("engines")) {
+        // The peers read slices of the size ours reads on the page (8 MiB).
+        res.engineSlice = 8 * MiB;
+        const bigSha = sha1File(big);
+        res.engines = [];
+        for (const engine of opts.engines) {
+          log(`engines: ${engine}`);
+          res.engines.push(await measureEngine(engine, {
+            baseUrl: server.url, file, bigFile: big, size: opts.mib * MiB, expectedSha, bigSha, runs: opts.runs,
+            slice: res.engineSlice, log,
+            launchChromium: () => chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS }),
+          }));
+        }
       }
     } else {
       info.browser = execFileSync(CHROMIUM, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
@@ -909,6 +937,8 @@ async function main() {
     console.log(table);
     console.log("");
     for (const t of targets) console.log(`${t.ok ? "met   " : "MISSED"}  ${t.name} (${t.detail})`);
+    const engineMismatches = (res.engines || []).flatMap((r) => r.mismatches);
+    if (engineMismatches.length) throw new Error(`digest mismatches: ${engineMismatches.join("; ")}`);
     if (res.hash?.mismatches.length) throw new Error(`digest mismatches: ${res.hash.mismatches.join("; ")}`);
     if (opts.write) await writeBenchmarks(recordMarkdown(info, table, targets, opts, elapsed));
   } finally {

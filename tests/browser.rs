@@ -94,6 +94,8 @@ cases! {
     hash_matches_webcrypto_at_many_sizes => "hashMatchesWebCryptoAtManySizes",
     hash_reports_progress_every_4_mib => "hashReportsProgressEvery4MiB",
     hash_and_upload_without_the_read_worker => "hashAndUploadWithoutTheReadWorker",
+    stream_read_that_fails_goes_on_with_slices => "streamReadThatFailsGoesOnWithSlices",
+    file_that_cannot_be_read_is_reported => "fileThatCannotBeReadIsReported",
     resume_with_the_part_size_the_server_fixed => "resumeWithThePartSizeTheServerFixed",
     upload_one_byte => "uploadOneByte",
     relative_endpoint_is_resolved_against_the_page => "relativeEndpointIsResolvedAgainstThePage",

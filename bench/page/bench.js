@@ -52,8 +52,21 @@ async function sliced(blob, slice, update) {
   }
 }
 
+// Ours, made to read one way in its Worker (`globalThis.__vodUgcUploadRead`,
+// see src/web/read-worker.js): how the default per engine is chosen.
+const oursReading = (mode) => async (blob) => {
+  globalThis.__vodUgcUploadRead = { mode };
+  try {
+    return await hashFile(blob);
+  } finally {
+    delete globalThis.__vodUgcUploadRead;
+  }
+};
+
 const hashers = {
   ours: (blob) => hashFile(blob),
+  "ours-stream": oursReading("stream"),
+  "ours-slices": oursReading("slices"),
   "hash-wasm": async (blob, slice) => {
     const h = await hashwasm.createSHA1();
     await sliced(blob, slice, (buffer) => h.update(new Uint8Array(buffer)));
@@ -135,6 +148,15 @@ window.bench = {
   version: () => navigator.userAgent,
   wasmMemory: () => wasm.memory.buffer.byteLength,
   hasGc: () => typeof window.gc === "function",
+  /** Whether Blob streams have a BYOB reader here (WebKit's do not). */
+  hasByob() {
+    try {
+      new Blob([]).stream().getReader({ mode: "byob" }).releaseLock();
+      return true;
+    } catch {
+      return false;
+    }
+  },
 
   /** Takes the File given through <input type=file>. */
   takeFile() {

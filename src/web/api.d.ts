@@ -100,6 +100,8 @@ export type UgcErrorStage = "load" | "input" | "hash" | "sign" | "init" | "part"
  * "AbortError"). `code` is the server's negative code or a client code:
  * -20001 bad input, -20002 getSignature failed, -20003 network failure after
  * all retries, -20004 timeout after all retries, -20005 answer not understood,
+ * -20006 the file could not be read (changed, moved or deleted since it was
+ * picked: pick it again, the upload resumes),
  * -20007 the WebAssembly module could not be loaded (no WebAssembly SIMD, or
  * the .wasm not found). `codes` names them all.
  */

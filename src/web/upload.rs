@@ -332,14 +332,17 @@ impl Session<'_> {
     }
 }
 
-/// The file could not be read: it was moved, changed or revoked.
+/// The file could not be read: it was changed, moved or deleted since it
+/// was picked (the browser's `File` is a snapshot). The same `File` will not
+/// read again, so not retryable; picked again, it uploads, resuming where
+/// it stopped.
 pub fn unreadable(stage: Stage, detail: &str) -> UploadError {
     UploadError::new(
-        client_code::BAD_INPUT,
+        client_code::FILE_UNREADABLE,
         false,
         stage,
         format!(
-            "The browser could not read the file ({detail}). It may have been moved, deleted or changed since it was chosen; choose it again and retry."
+            "The file could not be read ({detail}): it was changed, moved or deleted since it was picked. Pick it again: the upload resumes where it stopped."
         ),
     )
 }

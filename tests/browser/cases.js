@@ -236,6 +236,40 @@ export const cases = {
     }
   },
 
+  async streamReadThatFailsGoesOnWithSlices(api, env) {
+    // A stream read fails mid-file (as WebKit's do from 4 GiB on, and
+    // others' for a file that changed): the reading goes on with slices
+    // from there, and the digests and the uploaded bytes are exact.
+    globalThis.__vodUgcUploadRead = { mode: "stream", streamFailsAt: 9 * MIB + 5 };
+    try {
+      const blob = new Blob([bytes(21 * MIB + 3, 7300)]);
+      assertEq(await api.hashFile(blob), await webCryptoSha1(blob), "SHA-1 through the slice fallback");
+      const { result } = await uploadAndVerify(api, env, makeFile(13 * MIB + 7, 7301));
+      assertEq(result.partsUploaded, 14, "14 parts");
+      assertEq(result.bytesUploaded, 13 * MIB + 7, "every byte sent");
+    } finally {
+      delete globalThis.__vodUgcUploadRead;
+    }
+  },
+
+  async fileThatCannotBeReadIsReported(api, env) {
+    // Stream and slices both fail (a file changed, moved or deleted since
+    // it was picked): a UgcError that says so, code -20006.
+    for (const faults of [{ mode: "stream", streamFailsAt: 5 * MIB, slicesFailAt: 5 * MIB }, { mode: "slices", slicesFailAt: 0 }]) {
+      globalThis.__vodUgcUploadRead = faults;
+      try {
+        const file = makeFile(12 * MIB + 1, 7400);
+        for (const call of [() => api.hashFile(file), () => api.upload(file, options(env))]) {
+          const error = await expectRejection(call(), (e) => expectUgcError(e, -20006, "hash", false));
+          assert(/could not be read/.test(error.message) && /changed, moved or deleted/.test(error.message), `message says why: ${error.message}`);
+          assert(/Pick it again/.test(error.message), `message says what to do: ${error.message}`);
+        }
+      } finally {
+        delete globalThis.__vodUgcUploadRead;
+      }
+    }
+  },
+
   async hashReportsProgressEvery4MiB(api) {
     const blob = new Blob([bytes(21 * MIB + 5, 77)]);
     const seen = [];
