@@ -22,6 +22,7 @@ fn main() {
             code.push('\n');
         }
     }
-    let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("read-worker.js");
+    let out =
+        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("read-worker.js");
     std::fs::write(out, code).expect("OUT_DIR is writable");
 }

@@ -212,6 +212,7 @@ async function startServer({ dataDir, wwwDir }) {
   });
   return {
     url,
+    pid: proc.pid,
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       proc.kill("SIGTERM");

@@ -19,7 +19,12 @@ pub extern "C" fn alloc(len: usize) -> *mut u8 {
 #[no_mangle]
 pub unsafe extern "C" fn digest(ptr: *const u8, len: usize, out: *mut u8) {
     // SAFETY: the caller's.
-    let (data, out) = unsafe { (std::slice::from_raw_parts(ptr, len), std::slice::from_raw_parts_mut(out, 20)) };
+    let (data, out) = unsafe {
+        (
+            std::slice::from_raw_parts(ptr, len),
+            std::slice::from_raw_parts_mut(out, 20),
+        )
+    };
     let mut hasher = Sha1::new();
     // In 4 MiB steps, as the package hashes a file.
     for chunk in data.chunks(4 << 20) {
