@@ -17,6 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { engineRows, measureEngine } from "./engines.mjs";
 import { measureServer, serverRows } from "./server.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -28,6 +29,8 @@ const PKG = path.join(ROOT, "pkg");
 // would otherwise take an hour): see runsWithin.
 const UPLOAD_BUDGET_MS = 180_000;
 const MEMORY_BUDGET_MS = { small: 100_000, big: 200_000 };
+const RESUME_BUDGET_MS = 240_000;
+const RESUME_ABORT_AT = 0.4; // the first upload of a resume run stops at 40 %
 const TENCENT_SDK_GZIP = 56_700; // bytes: Tencent's current web SDK bundle, gzip (issue 5)
 const CHROMIUM_ARGS = [
   "--no-sandbox",
@@ -49,19 +52,24 @@ const PEERS = [
 
 // --- options --------------------------------------------------------------------
 
+const ENGINE_NAMES = ["chromium", "firefox", "webkit"];
+
 const HELP = `npm run bench [-- options]
 
   --write          also write the results to BENCHMARKS.md (between its markers)
   --runs N         timed runs per figure, after one warm-up (default 5, at least 1)
   --mib N          size of the hashing and upload data in MiB (default 256)
   --big-mib N      size of the large memory run in MiB (default 1024)
-  --only LIST      comma-separated sections: size,hash,upload,memory,server (default all)
+  --only LIST      comma-separated sections: size,hash,upload,memory,server,resume,engines (default all)
+  --engines LIST   engines of the engines section: chromium,firefox,webkit (default all)
   --help           this text
 
 Anything but the defaults is for trying the bench out: --write refuses it.`;
 
+const SECTIONS = ["size", "hash", "upload", "memory", "server", "resume", "engines"];
+
 function parseArgs(argv) {
-  const opts = { write: false, runs: 5, mib: 256, bigMib: 1024, only: ["size", "hash", "upload", "memory", "server"] };
+  const opts = { write: false, runs: 5, mib: 256, bigMib: 1024, only: [...SECTIONS], engines: [...ENGINE_NAMES] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -80,10 +88,14 @@ function parseArgs(argv) {
     else if (a === "--big-mib") opts.bigMib = int(value(), 2);
     else if (a === "--only") {
       opts.only = value().split(",").map((s) => s.trim()).filter(Boolean);
-      for (const s of opts.only) if (!["size", "hash", "upload", "memory", "server"].includes(s)) throw new Error(`--only: unknown section ${s}`);
+      for (const s of opts.only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s}`);
+    } else if (a === "--engines") {
+      opts.engines = value().split(",").map((s) => s.trim()).filter(Boolean);
+      for (const s of opts.engines) if (!ENGINE_NAMES.includes(s)) throw new Error(`--engines: unknown engine ${s}`);
     } else throw new Error(`unknown option ${a} (see --help)`);
   }
-  opts.defaults = opts.runs >= 5 && opts.mib === 256 && opts.bigMib === 1024 && opts.only.length === 5;
+  opts.defaults = opts.runs >= 5 && opts.mib === 256 && opts.bigMib === 1024 && opts.only.length === SECTIONS.length &&
+    opts.engines.length === ENGINE_NAMES.length;
   return opts;
 }
 
@@ -200,6 +212,7 @@ async function startServer({ dataDir, wwwDir }) {
   });
   return {
     url,
+    pid: proc.pid,
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       proc.kill("SIGTERM");
@@ -490,6 +503,48 @@ async function measureMemory(browser, baseUrl, opts, dataDir, files, browserCdp)
   return out;
 }
 
+/**
+ * Resume after a reload (issue 10): the big file (its first bytes renewed
+ * each run: a new upload, and a new hash cache entry since its date
+ * changes) is uploaded until 40 % is stored and aborted; the page is
+ * reloaded in the same browser context (IndexedDB kept), the file picked
+ * again and uploaded. The figure: time from upload() to the first part on
+ * the wire after the reload, against the first run's hash phase.
+ */
+async function measureResume(browser, baseUrl, opts, dataDir, file) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const open = async () => {
+    if (page.url().startsWith(baseUrl)) await page.reload({ timeout: 30_000 });
+    else await page.goto(`${baseUrl}/index.html`, { timeout: 30_000 });
+    await page.waitForSelector("body[data-ready=true]", { timeout: 30_000, state: "attached" });
+    await page.setInputFiles("#file", file);
+    await page.evaluate(() => bench.takeFile());
+  };
+  const runs = [];
+  let count = opts.runs;
+  try {
+    for (let run = -1; run < count; run++) {
+      const t = Date.now();
+      refreshHead(file);
+      await open();
+      const first = await page.evaluate((at) => bench.reloadRun(at), RESUME_ABORT_AT);
+      if (!first.aborted) throw new Error("the first upload of a resume run finished before its abort");
+      await open();
+      const resumed = await page.evaluate(() => bench.reloadRun());
+      await removeMedia(dataDir, resumed.url);
+      if (!resumed.resumed || resumed.rehashed) throw new Error(`the upload after the reload did not resume: ${JSON.stringify(resumed)}`);
+      log(`resume: ${run < 0 ? "warm-up" : `run ${run + 1}/${count}`}: first run hash ${seconds(first.hash)}; after the reload, ` +
+        `first part ${seconds(resumed.firstPart)}, ${resumed.hashReports} hash report(s), ${resumed.partsSkipped} parts skipped, all ${seconds(resumed.total)}`);
+      if (run < 0) count = runsWithin(opts, RESUME_BUDGET_MS, Date.now() - t, "resume");
+      else runs.push({ first, resumed });
+    }
+  } finally {
+    await context.close();
+  }
+  return { runs, count };
+}
+
 // --- the table ----------------------------------------------------------------------------
 
 function buildTable(res, opts) {
@@ -613,7 +668,28 @@ function buildTable(res, opts) {
     }
   }
 
+  if (res.resume) {
+    const { runs, size } = res.resume;
+    section(`Resume of a ${size} upload after a reload (aborted at ${pct(RESUME_ABORT_AT)}; disk-backed File, hash cache on)`);
+    const firstHash = runs.map((r) => r.first.hash);
+    const resumedFirst = runs.map((r) => r.resumed.firstPart);
+    const share = runs.map((r) => r.resumed.firstPart / r.first.hash);
+    row("first upload: hash phase", seconds(median(firstHash)) + range(firstHash, seconds));
+    row("first upload: upload() to the first part on the wire", seconds(median(runs.map((r) => r.first.firstPart))));
+    const ok = median(share) <= 0.05;
+    row("after the reload: upload() to the first part on the wire", seconds(median(resumedFirst)) + range(resumedFirst, seconds),
+      `${fmt(median(share) * 100, 2)} % of the first upload's hash phase; ${median(runs.map((r) => r.resumed.hashReports))} hash report(s)`,
+      target("first part after a reload ≤ 5 % of the first hash phase (issue 10)", ok, `${fmt(median(share) * 100, 2)} %`));
+    const totals = runs.map((r) => r.resumed.total);
+    row("after the reload: whole upload", seconds(median(totals)) + range(totals, seconds),
+      `${median(runs.map((r) => r.resumed.partsSkipped))} parts skipped (their bytes checked while the rest is sent)`);
+  }
   if (res.server) serverRows(res.server, { row, section, target, median, range, fmt, ratio });
+
+  for (const r of res.engines || []) {
+    engineRows(r, { row, section, target, mib: opts.mib,
+      sliceLabel: (bytes = res.engineSlice) => `${fmt(bytes / MiB, bytes % MiB ? 2 : 0)} MiB slices` });
+  }
 
   const esc = (s) => String(s).replace(/\|/g, "\\|");
   const lines = ["| benchmark | result (median; range) | compared | target |", "|---|---|---|---|"];
@@ -750,13 +826,32 @@ async function main() {
         if (main.problems.length) log(`page problems: ${main.problems.join("; ")}`);
         await main.context.close();
       }
-      if (opts.only.includes("memory")) {
-        const big = path.join(tmp, `bench-${opts.bigMib}.bin`);
+      const big = path.join(tmp, `bench-${opts.bigMib}.bin`);
+      const label = (n) => (n % 1024 ? `${n} MiB` : `${n / 1024} GiB`);
+      if (["memory", "resume", "engines"].some((section) => opts.only.includes(section))) {
         log(`writing ${opts.bigMib} MiB of random bytes to ${big}`);
         writeRandomFile(big, opts.bigMib * MiB);
-        const label = (n) => (n % 1024 ? `${n} MiB` : `${n / 1024} GiB`);
+      }
+      if (opts.only.includes("memory")) {
         res.memory = await measureMemory(browser, server.url, opts, dataDir,
           [[label(opts.mib), file, opts.mib, MEMORY_BUDGET_MS.small], [label(opts.bigMib), big, opts.bigMib, MEMORY_BUDGET_MS.big]], browserCdp);
+      }
+      if (opts.only.includes("resume")) {
+        res.resume = { ...(await measureResume(browser, server.url, opts, dataDir, big)), size: label(opts.bigMib) };
+      }
+      if (opts.only.includes("engines")) {
+        // The peers read slices of the size ours reads on the page (8 MiB).
+        res.engineSlice = 8 * MiB;
+        const bigSha = sha1File(big);
+        res.engines = [];
+        for (const engine of opts.engines) {
+          log(`engines: ${engine}`);
+          res.engines.push(await measureEngine(engine, {
+            baseUrl: server.url, file, bigFile: big, size: opts.mib * MiB, expectedSha, bigSha, runs: opts.runs,
+            slice: res.engineSlice, log,
+            launchChromium: () => chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS }),
+          }));
+        }
       }
     } else {
       info.browser = execFileSync(CHROMIUM, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
@@ -779,6 +874,8 @@ async function main() {
     console.log(table);
     console.log("");
     for (const t of targets) console.log(`${t.ok ? "met   " : "MISSED"}  ${t.name} (${t.detail})`);
+    const engineMismatches = (res.engines || []).flatMap((r) => r.mismatches);
+    if (engineMismatches.length) throw new Error(`digest mismatches: ${engineMismatches.join("; ")}`);
     if (res.hash?.mismatches.length) throw new Error(`digest mismatches: ${res.hash.mismatches.join("; ")}`);
     if (opts.write) await writeBenchmarks(recordMarkdown(info, table, targets, opts, elapsed));
   } finally {

@@ -30,5 +30,6 @@ export declare const codes: {
   readonly NETWORK_FAILED: -20003;
   readonly TIMED_OUT: -20004;
   readonly BAD_ANSWER: -20005;
+  readonly FILE_UNREADABLE: -20006;
   readonly LOAD_FAILED: -20007;
 };

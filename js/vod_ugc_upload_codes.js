@@ -15,5 +15,6 @@ export const codes = Object.freeze({
   NETWORK_FAILED: -20003,
   TIMED_OUT: -20004,
   BAD_ANSWER: -20005,
+  FILE_UNREADABLE: -20006,
   LOAD_FAILED: -20007,
 });

@@ -16,6 +16,10 @@ pub mod client_code {
     pub const TIMEOUT: i64 = -20004;
     /// The server's answer was not understood.
     pub const BAD_ANSWER: i64 = -20005;
+    /// The file could not be read: it was changed, moved or deleted since
+    /// it was picked. Not bad input (-20001): the same file, picked again,
+    /// uploads (and resumes where it stopped).
+    pub const FILE_UNREADABLE: i64 = -20006;
     /// The WebAssembly module could not be loaded: the engine has no
     /// WebAssembly SIMD (older than Chrome 91, Firefox 89, Safari 16.4), or
     /// the `.wasm` could not be fetched or compiled. Raised by the package's
@@ -27,7 +31,7 @@ pub mod client_code {
 /// (`codes.SIGNATURE_INVALID === -10002`). `js/vod_ugc_upload_codes.js` and
 /// the `codes` type in `js/vod_ugc_upload.d.ts` are checked against this
 /// table by a test, so the JavaScript names cannot drift from these values.
-pub const CODE_NAMES: [(&str, i64); 12] = [
+pub const CODE_NAMES: [(&str, i64); 13] = [
     ("COMMON_PARAMS_INVALID", code::COMMON_PARAMS),
     ("SIGNATURE_INVALID", code::SIGNATURE),
     ("PROTOCOL_PARAMS_INVALID", code::PROTOCOL_PARAMS),
@@ -39,6 +43,7 @@ pub const CODE_NAMES: [(&str, i64); 12] = [
     ("NETWORK_FAILED", client_code::NETWORK),
     ("TIMED_OUT", client_code::TIMEOUT),
     ("BAD_ANSWER", client_code::BAD_ANSWER),
+    ("FILE_UNREADABLE", client_code::FILE_UNREADABLE),
     ("LOAD_FAILED", client_code::LOAD_FAILED),
 ];
 

@@ -5,10 +5,13 @@
 //! is shared with `vod-ugc-server`: [`protocol`] (calls, answers, codes),
 //! [`signature`] (build and verify), [`plan`] (how a file is cut into parts),
 //! [`hash`] (SHA-1, with a wasm SIMD message schedule), and the sans-IO upload
-//! [`engine`] that decides what to send next from the answers it is given.
+//! [`engine`] that decides what to send next from the answers it is given,
+//! and the rules of the [`cache`] of hashes that spares a resumed upload
+//! from reading the whole file again.
 //! The browser adapter (`web`, wasm32 only) reads the `File`, talks `fetch`
 //! and exposes the JavaScript API.
 
+pub mod cache;
 pub mod engine;
 pub mod error;
 pub mod hash;

@@ -6,7 +6,7 @@ use crate::error::UploadError;
 use crate::protocol::{DEFAULT_ENDPOINT, PART_SIZES};
 
 /// Every option name `upload()` accepts; anything else is refused as a typo.
-pub const OPTION_NAMES: [&str; 9] = [
+pub const OPTION_NAMES: [&str; 10] = [
     "getSignature",
     "endpoint",
     "partSize",
@@ -14,6 +14,7 @@ pub const OPTION_NAMES: [&str; 9] = [
     "retries",
     "retryDelayMs",
     "timeoutMs",
+    "cache",
     "signal",
     "onProgress",
 ];
@@ -41,6 +42,9 @@ pub struct Options {
     pub retry_delay_ms: u64,
     /// Time limit of each request.
     pub timeout_ms: u64,
+    /// Remember the file's hashes so that a later upload of it skips
+    /// hashing (see [`crate::cache`]).
+    pub cache: bool,
 }
 
 impl Default for Options {
@@ -52,6 +56,7 @@ impl Default for Options {
             retries: 5,
             retry_delay_ms: 500,
             timeout_ms: 60_000,
+            cache: true,
         }
     }
 }
@@ -157,6 +162,7 @@ mod tests {
         assert_eq!(o.endpoint, "https://vod2.qcloud.com/v2/index.php");
         assert_eq!((o.part_size, o.concurrency, o.retries), (1_048_576, 4, 5));
         assert_eq!((o.retry_delay_ms, o.timeout_ms), (500, 60_000));
+        assert!(o.cache);
     }
 
     #[test]

@@ -1,7 +1,9 @@
-// vod-ugc-upload demo: plain JS, no bundler. The package is the wasm-pack
-// build in /pkg/ (served by `vod-ugc-server --pkg pkg`); an app would write
-//   import init, { upload } from "/pkg/vod_ugc_upload.js";
-// we import it dynamically so that a missing build shows a readable message.
+// vod-ugc-upload demo: plain JS, no bundler. The package is the build in
+// /pkg/ (served by `vod-ugc-server --pkg pkg`); an app would write
+//   import { upload, codes } from "/pkg/vod_ugc_upload.js";
+// (upload() loads the .wasm on first use). We import it dynamically and call
+// init() at once, so that a missing build or an old browser shows a readable
+// message before any file is picked.
 
 const PKG_URL = "/pkg/vod_ugc_upload.js";
 const ENDPOINT = new URL("/v2/index.php", location.origin).href;
@@ -87,6 +89,8 @@ function errorHint(err) {
       return "The server took too long to answer. Check the connection and the server, then Retry.";
     case codes.BAD_ANSWER:
       return "The server's answer was not understood. Check that the endpoint is a UGC upload server (this page uses /v2/index.php on the same server) and look at the server's log.";
+    case codes.FILE_UNREADABLE:
+      return "The file could not be read: it was changed, moved or deleted since it was picked. Pick it again: the upload resumes where it stopped.";
     case codes.COMMON_PARAMS_INVALID:
     case codes.PROTOCOL_PARAMS_INVALID:
       return "The server refused the request's parameters. Pick the file again; if it keeps failing, report it with the file's size.";

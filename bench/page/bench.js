@@ -51,8 +51,21 @@ async function sliced(blob, slice, update) {
   }
 }
 
+// Ours, made to read one way in its Worker (`globalThis.__vodUgcUploadRead`,
+// see src/web/read-worker.js): how the default per engine is chosen.
+const oursReading = (mode) => async (blob) => {
+  globalThis.__vodUgcUploadRead = { mode };
+  try {
+    return await hashFile(blob);
+  } finally {
+    delete globalThis.__vodUgcUploadRead;
+  }
+};
+
 const hashers = {
   ours: (blob) => hashFile(blob),
+  "ours-stream": oursReading("stream"),
+  "ours-slices": oursReading("slices"),
   "hash-wasm": async (blob, slice) => {
     const h = await hashwasm.createSHA1();
     await sliced(blob, slice, (buffer) => h.update(new Uint8Array(buffer)));
@@ -112,6 +125,13 @@ function freshCopy(blob, name) {
   return { head, file: new File([head, blob.slice(16)], name) };
 }
 
+/** ms from `t0` to the first UploadPartUGC request on the wire (Resource Timing), or null. */
+function firstPartAfter(t0) {
+  const parts = performance.getEntriesByType("resource").filter((e) => e.name.includes("Action=UploadPartUGC"));
+  const first = parts.length ? Math.min(...parts.map((e) => (e.requestStart > 0 ? e.requestStart : e.startTime))) - t0 : null;
+  return { first, count: parts.length };
+}
+
 function watchLongTasks() {
   const tasks = [];
   const observer = new PerformanceObserver((list) => tasks.push(...list.getEntries()));
@@ -127,6 +147,15 @@ window.bench = {
   version: () => navigator.userAgent,
   wasmMemory: () => wasm.memory.buffer.byteLength,
   hasGc: () => typeof window.gc === "function",
+  /** Whether Blob streams have a BYOB reader here (WebKit's do not). */
+  hasByob() {
+    try {
+      new Blob([]).stream().getReader({ mode: "byob" }).releaseLock();
+      return true;
+    } catch {
+      return false;
+    }
+  },
 
   /** Takes the File given through <input type=file>. */
   takeFile() {
@@ -227,15 +256,12 @@ window.bench = {
     });
     const t1 = performance.now();
     const longTasks = stopWatching().filter((d) => d > 0);
-    const parts = performance.getEntriesByType("resource").filter((e) => e.name.includes("Action=UploadPartUGC"));
-    const firstPart = parts.length
-      ? Math.min(...parts.map((e) => (e.requestStart > 0 ? e.requestStart : e.startTime))) - t0
-      : null;
+    const parts = firstPartAfter(t0);
     return {
       total: t1 - t0,
       hash: hashEnd === null ? null : hashEnd - t0,
-      firstPart,
-      partEntries: parts.length,
+      firstPart: parts.first,
+      partEntries: parts.count,
       longTasks,
       url: result.url,
       partsUploaded: result.partsUploaded,
@@ -306,6 +332,52 @@ window.bench = {
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     const done = await call({ Action: "FinishUploadUGC", fileSha, signature });
     return { ms: performance.now() - t0, url: done.url };
+  },
+
+  /**
+   * One half of a resume after a reload (bench/run.mjs reloads the page
+   * between the halves): uploads the disk File as it is, with the hash
+   * cache on (the default); with `abortAt`, aborts once that fraction is
+   * stored. Times the hash phase and the first part on the wire, counts
+   * the "hash" reports (one, complete, when the remembered hash is used).
+   */
+  async reloadRun(abortAt = null) {
+    const file = source("disk");
+    await settle();
+    performance.clearResourceTimings();
+    const controller = new AbortController();
+    let hashEnd = null;
+    let hashReports = 0;
+    let result = null;
+    const t0 = performance.now();
+    try {
+      result = await upload(file, {
+        endpoint: ENDPOINT,
+        getSignature: signatureFor,
+        signal: controller.signal,
+        onProgress: ({ stage, loaded, total }) => {
+          if (stage === "hash") {
+            hashReports += 1;
+            if (loaded === total && hashEnd === null) hashEnd = performance.now();
+          }
+          if (abortAt !== null && stage === "upload" && loaded >= abortAt * total) controller.abort();
+        },
+      });
+    } catch (e) {
+      if (abortAt === null || e.name !== "AbortError") throw e;
+    }
+    const t1 = performance.now();
+    return {
+      total: t1 - t0,
+      hash: hashEnd === null ? null : hashEnd - t0,
+      firstPart: firstPartAfter(t0).first,
+      hashReports,
+      aborted: result === null,
+      resumed: result?.resumed ?? null,
+      rehashed: result?.rehashed ?? null,
+      partsSkipped: result?.partsSkipped ?? null,
+      url: result?.url ?? null,
+    };
   },
 
   /**

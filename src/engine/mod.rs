@@ -54,6 +54,11 @@ pub enum PartReply {
     Sent(Reply),
     /// The local part's MD5 equals the server's: nothing was sent.
     AlreadyStored,
+    /// The server's MD5 equals the one remembered for this part (the hash
+    /// cache), not yet one computed from the file now: nothing was sent,
+    /// and the upload does not finish before [`Engine::on_checked`] says
+    /// the file's bytes still have that MD5.
+    RememberedMatch,
 }
 
 /// A completed upload.
@@ -113,6 +118,9 @@ struct Parts {
     /// MD5s of parts the server listed, to check against the local bytes.
     /// Sorted by part index.
     known_md5: Vec<(u64, String)>,
+    /// Parts skipped on a remembered MD5, whose bytes are still being
+    /// checked: FinishUploadUGC waits for them.
+    unchecked: Vec<u64>,
     uploaded: u64,
     skipped: u64,
     bytes_uploaded: u64,
@@ -174,6 +182,9 @@ impl Engine {
                 }
             }
             Phase::Parts(parts) => {
+                if parts.remaining() == 0 && !parts.unchecked.is_empty() {
+                    return Step::Wait { until: None };
+                }
                 if parts.remaining() == 0 {
                     self.start_finish(now);
                     return self.poll(now);
@@ -306,7 +317,10 @@ impl Engine {
         let (_, failures) = parts.in_flight.swap_remove(at);
         let len = parts.plan.part(index).map_or(0, |p| p.len);
         let reply = match reply {
-            PartReply::AlreadyStored => {
+            PartReply::AlreadyStored | PartReply::RememberedMatch => {
+                if reply == PartReply::RememberedMatch {
+                    parts.unchecked.push(index);
+                }
                 parts.skipped += 1;
                 let report = parts.meter.advance(len, now);
                 self.progress.push_back(report);
@@ -339,6 +353,24 @@ impl Engine {
                 parts.retrying.push((index, tries));
             }
             Settled::Failed(error) => self.fail(error),
+        }
+    }
+
+    /// Feeds the check of a part skipped on a remembered MD5
+    /// ([`PartReply::RememberedMatch`]): `same` when the file's bytes have
+    /// that MD5. When they do not, the file changed since it was hashed,
+    /// and the parts the server holds are not this file's: the upload fails
+    /// with [`stale_file`] instead of publishing them.
+    pub fn on_checked(&mut self, index: u64, same: bool) {
+        let Phase::Parts(parts) = &mut self.phase else {
+            return;
+        };
+        let Some(at) = parts.unchecked.iter().position(|i| *i == index) else {
+            return;
+        };
+        parts.unchecked.swap_remove(at);
+        if !same {
+            self.fail(stale_file());
         }
     }
 
@@ -451,6 +483,7 @@ impl Engine {
             retrying: Vec::new(),
             in_flight: Vec::new(),
             known_md5,
+            unchecked: Vec::new(),
             uploaded: 0,
             skipped,
             bytes_uploaded: 0,
@@ -517,6 +550,19 @@ enum Settled {
     Answer(Answer),
     Retry,
     Failed(UploadError),
+}
+
+/// The file's bytes differ from those its remembered hash was computed
+/// from: refused as the server refuses a part whose MD5 is not its body's
+/// (-10006), so that both lead to the same re-hash (see
+/// [`crate::cache::is_stale_refusal`]).
+pub fn stale_file() -> UploadError {
+    UploadError::new(
+        code::BODY,
+        false,
+        Stage::Part,
+        "The file changed since it was hashed (same name, size and date, other bytes): upload it again.",
+    )
 }
 
 fn bad_answer(stage: Stage, what: &str) -> UploadError {

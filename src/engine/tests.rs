@@ -235,6 +235,73 @@ fn resume_with_everything_listed_goes_straight_to_finish() {
     assert_eq!((outcome.parts_uploaded, outcome.parts_skipped), (0, 1));
 }
 
+/// A resume whose parts 0 and 1 the server holds with the MD5s remembered
+/// for them: the engine starts the first part at once, and finishes only
+/// once both are checked.
+fn resume_with_two_remembered_parts() -> Engine {
+    let mut e = Engine::new(3 * MIB, Options::default(), 1);
+    e.poll(0.0);
+    let listed = serde_json::json!({
+        "code": 1,
+        "dataSize": MIB,
+        "listParts": [
+            {"offset": 0, "dataSize": MIB, "dataMd5": "aa"},
+            {"offset": MIB, "dataSize": MIB, "dataMd5": "bb"},
+        ]
+    });
+    e.on_init(answer(&listed.to_string()), 0.0);
+    let jobs = take_parts(&mut e, 0.0);
+    assert_eq!(jobs.len(), 3);
+    e.on_part(0, PartReply::RememberedMatch, 1.0);
+    e.on_part(1, PartReply::RememberedMatch, 1.0);
+    e.on_part(2, PartReply::Sent(ok()), 2.0);
+    e
+}
+
+#[test]
+fn remembered_parts_are_checked_before_finish() {
+    let mut e = resume_with_two_remembered_parts();
+    assert_eq!(
+        e.poll(2.0),
+        Step::Wait { until: None },
+        "two checks pending"
+    );
+    e.on_checked(1, true);
+    assert_eq!(e.poll(2.0), Step::Wait { until: None }, "one check pending");
+    e.on_checked(1, true); // a repeat is ignored
+    assert_eq!(e.poll(2.0), Step::Wait { until: None });
+    e.on_checked(0, true);
+    assert_eq!(e.poll(3.0), Step::Finish);
+    e.on_finish(finished(), 4.0);
+    let Step::Done(outcome) = e.poll(4.0) else {
+        panic!()
+    };
+    assert_eq!((outcome.parts_uploaded, outcome.parts_skipped), (1, 2));
+    assert!(outcome.resumed);
+}
+
+#[test]
+fn a_changed_remembered_part_fails_as_stale_and_never_finishes() {
+    let mut e = resume_with_two_remembered_parts();
+    e.on_checked(0, true);
+    e.on_checked(1, false);
+    assert_eq!(e.poll(3.0), Step::Failed(stale_file()));
+    assert!(crate::cache::is_stale_refusal(&stale_file()));
+    // A check that ends first fails the upload even with parts in flight.
+    let mut e = Engine::new(3 * MIB, Options::default(), 1);
+    e.poll(0.0);
+    e.on_init(
+        answer(r#"{"code":1,"dataSize":1048576,"listParts":[{"offset":0,"dataSize":1048576,"dataMd5":"aa"}]}"#),
+        0.0,
+    );
+    take_parts(&mut e, 0.0);
+    e.on_part(0, PartReply::RememberedMatch, 1.0);
+    e.on_checked(0, false);
+    assert_eq!(e.poll(1.0), Step::Failed(stale_file()));
+    e.on_part(1, PartReply::Sent(ok()), 2.0);
+    assert_eq!(e.poll(2.0), Step::Failed(stale_file()));
+}
+
 #[test]
 fn retryable_failures_back_off_with_full_jitter_then_give_up() {
     let opts = Options {

@@ -39,6 +39,36 @@ impl PartMd5s {
         self.part_size
     }
 
+    /// Every part's MD5 end to end (16 bytes a part), once complete: the
+    /// form the hash cache keeps.
+    pub fn to_bytes(&self) -> Option<Vec<u8>> {
+        self.is_complete().then(|| self.digests.concat())
+    }
+
+    /// The MD5s of a file's parts from [`PartMd5s::to_bytes`]; `None` unless
+    /// there is exactly one digest for each part.
+    pub fn from_bytes(file_size: u64, part_size: u64, bytes: &[u8]) -> Option<PartMd5s> {
+        if part_size == 0 || bytes.len() as u64 != file_size.div_ceil(part_size) * DIGEST_LEN as u64
+        {
+            return None;
+        }
+        let digests = bytes
+            .chunks_exact(DIGEST_LEN)
+            .map(|chunk| {
+                let mut digest = [0; DIGEST_LEN];
+                digest.copy_from_slice(chunk);
+                digest
+            })
+            .collect();
+        Some(PartMd5s {
+            file_size,
+            part_size,
+            digests,
+            current: Md5::new(),
+            in_current: 0,
+        })
+    }
+
     /// Offset of the next byte expected.
     fn position(&self) -> u64 {
         (self.digests.len() as u64 * self.part_size).min(self.file_size) + self.in_current
@@ -179,6 +209,24 @@ mod tests {
         check(&bytes(512), 512, &[100]);
         check(&bytes(100), 512, &[4 * 512]);
         check(&bytes(4 * 512 + 1), 512, &[4 * 512]);
+    }
+
+    #[test]
+    fn kept_as_bytes_and_read_back() {
+        let file = bytes(10_000);
+        let mut md5s = PartMd5s::new(10_000, 1000);
+        md5s.update(&file[..4000]);
+        assert_eq!(md5s.to_bytes(), None, "not complete");
+        md5s.update(&file[4000..]);
+        let kept = md5s.to_bytes().unwrap();
+        assert_eq!(kept.len(), 10 * 16);
+        let back = PartMd5s::from_bytes(10_000, 1000, &kept).unwrap();
+        assert!(back.is_complete());
+        let plan = PartPlan::fixed_by_server(10_000, 1000).unwrap();
+        assert!(plan.parts().all(|part| back.get(&part) == md5s.get(&part)));
+        assert!(PartMd5s::from_bytes(10_000, 1000, &kept[16..]).is_none());
+        assert!(PartMd5s::from_bytes(10_001, 1000, &kept).is_none());
+        assert!(PartMd5s::from_bytes(10_000, 0, &kept).is_none());
     }
 
     #[test]

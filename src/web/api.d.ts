@@ -24,7 +24,11 @@ export interface UploadProgress {
 }
 
 export interface UploadOptions {
-  /** Asks the app's backend for a signature; called once, after hashing. */
+  /**
+   * Asks the app's backend for a signature; called once, after hashing (or
+   * finding the remembered hash), and again for the new `fs` when a stale
+   * remembered hash forced a re-hash.
+   */
   getSignature: (info: SignatureInfo) => string | Promise<string>;
   /** Default "https://vod2.qcloud.com/v2/index.php". */
   endpoint?: string;
@@ -38,6 +42,13 @@ export interface UploadOptions {
   retryDelayMs?: number;
   /** Time limit per request in ms, 100 to 3600000, default 60000. */
   timeoutMs?: number;
+  /**
+   * Default true: remember the file's SHA-1 and part MD5s (IndexedDB, 7
+   * days, forgotten when the upload finishes), so that uploading the same
+   * File again, even after a reload, skips hashing. Storage that fails
+   * (private mode, quota, no IndexedDB) just means hashing.
+   */
+  cache?: boolean;
   /** Aborting it stops all work and requests; the promise rejects with an AbortError. */
   signal?: AbortSignal;
   /** Called at least once per part and every 4 MiB while hashing. */
@@ -52,6 +63,11 @@ export interface UploadResult {
   instant: boolean;
   /** InitUploadUGC answered 1: stored parts were skipped. */
   resumed: boolean;
+  /**
+   * The remembered hash was stale (the file changed in place: same name,
+   * size and date, other bytes), so the file was hashed and uploaded again.
+   */
+  rehashed: boolean;
   partsUploaded: number;
   partsSkipped: number;
   bytesUploaded: number;
@@ -65,6 +81,8 @@ export type UgcErrorStage = "load" | "input" | "hash" | "sign" | "init" | "part"
  * "AbortError"). `code` is the server's negative code or a client code:
  * -20001 bad input, -20002 getSignature failed, -20003 network failure after
  * all retries, -20004 timeout after all retries, -20005 answer not understood,
+ * -20006 the file could not be read (changed, moved or deleted since it was
+ * picked: pick it again, the upload resumes),
  * -20007 the WebAssembly module could not be loaded (no WebAssembly SIMD, or
  * the .wasm not found). `codes` names them all.
  */

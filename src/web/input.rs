@@ -84,6 +84,11 @@ pub fn upload_options(value: &JsValue) -> Result<(Options, Hooks), UploadError> 
             options.set_number(name, number)?;
         }
     }
+    if let Some(cache) = present(value, "cache") {
+        options.cache = cache
+            .as_bool()
+            .ok_or_else(|| UploadError::bad_input("Option cache must be true or false."))?;
+    }
     check_signal(value)?;
     let hooks = Hooks {
         get_signature,

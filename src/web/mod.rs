@@ -3,6 +3,7 @@
 //! the `AbortSignal`; every protocol decision is the engine's.
 
 mod blob;
+mod cache;
 mod http;
 mod input;
 mod js;
@@ -19,10 +20,15 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use self::blob::ReadError;
+use self::cache::HashCache;
 use self::js::ObjectBuilder;
-use self::upload::{unreadable, Session, Stop};
+use self::upload::{unreadable, Checks, Session, Stop};
 use self::wake::AbortWatch;
+use crate::cache::is_stale_refusal;
+use crate::engine::Outcome;
 use crate::error::{client_code, Stage, UploadError};
+use crate::hash::PartMd5s;
+use crate::options::Options;
 use crate::progress::{Meter, ProgressStage};
 use crate::signature::split_file_name;
 
@@ -30,7 +36,7 @@ use crate::signature::split_file_name;
 const TYPESCRIPT: &'static str = include_str!("api.d.ts");
 
 /// Uploads a File or Blob; resolves to `{fileId, url, fileSha, instant,
-/// resumed, partsUploaded, partsSkipped, bytesUploaded}`.
+/// resumed, rehashed, partsUploaded, partsSkipped, bytesUploaded}`.
 #[wasm_bindgen(skip_typescript)]
 pub async fn upload(file: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
     let watch = AbortWatch::new(js_signal(&options));
@@ -66,36 +72,141 @@ async fn run_upload(
     if watch.aborted() {
         return Err(Stop::Aborted);
     }
-    let hashes = hash(
-        &input,
-        Some(options.part_size),
-        hooks.on_progress.as_ref(),
+    let job = Job {
+        input: &input,
+        options: &options,
+        hooks: &hooks,
         watch,
-    )
-    .await?;
-    let file_sha = hashes.sha1;
-    let signature = sign(&input, &file_sha, &hooks.get_signature, watch).await?;
-    let session = Session {
-        blob: &input.blob,
-        size: input.size,
-        file_sha: &file_sha,
-        signature: &signature,
-        part_md5s: hashes.part_md5s.as_ref(),
-        options,
-        on_progress: hooks.on_progress.as_ref(),
-        abort: watch,
+        cache: options.cache.then(|| HashCache::for_file(file)).flatten(),
     };
-    let outcome = session.run().await?;
+    let (file_sha, outcome, rehashed) = job.run().await?;
     Ok(ObjectBuilder::new()
         .set("fileId", outcome.file_id)
         .set("url", outcome.url)
         .set("fileSha", file_sha)
         .set("instant", outcome.instant)
         .set("resumed", outcome.resumed)
+        .set("rehashed", rehashed)
         .set("partsUploaded", outcome.parts_uploaded as f64)
         .set("partsSkipped", outcome.parts_skipped as f64)
         .set("bytesUploaded", outcome.bytes_uploaded as f64)
         .build())
+}
+
+/// One call of `upload()`, from its checked input to its outcome.
+struct Job<'a> {
+    input: &'a input::Input,
+    options: &'a Options,
+    hooks: &'a input::Hooks,
+    watch: &'a AbortWatch,
+    /// The file's hash cache entry; `None` with `cache: false` or a Blob.
+    cache: Option<HashCache>,
+}
+
+impl Job<'_> {
+    /// Uploads with the remembered hashes when there are good ones, else
+    /// hashes first. When the remembered ones prove stale (the file changed
+    /// in place), forgets them and starts again from a fresh hash, once.
+    /// An instant upload answered to a remembered SHA-1 is no proof that
+    /// the file still has it (nothing else would check): the file is
+    /// hashed then, and the answer kept only for the same SHA-1. Resolves
+    /// to the file's SHA-1, the outcome, and whether it re-hashed.
+    async fn run(&self) -> Result<(String, Outcome, bool), Stop> {
+        let mut hashes = match &self.cache {
+            Some(cache) => cache.load().await,
+            None => None,
+        };
+        let mut remembered = hashes.is_some();
+        if remembered {
+            self.report_remembered();
+        }
+        let mut unconfirmed: Option<(String, Outcome)> = None;
+        let mut rehashed = false;
+        // At most two turns: the second starts from a fresh hash.
+        let done = loop {
+            let (file_sha, part_md5s) = match hashes.take() {
+                Some(hashes) => hashes,
+                None => self.hash_and_remember().await?,
+            };
+            if let Some((claimed, instant)) = unconfirmed.take() {
+                if claimed == file_sha {
+                    break (file_sha, instant, false);
+                }
+            }
+            match self.send(&file_sha, &part_md5s, remembered).await {
+                Ok(outcome) if remembered && outcome.instant => {
+                    unconfirmed = Some((file_sha, outcome));
+                }
+                Ok(outcome) => break (file_sha, outcome, rehashed),
+                Err(Stop::Failed(error)) if remembered && is_stale_refusal(&error) => {
+                    if let Some(cache) = &self.cache {
+                        cache.forget().await;
+                    }
+                }
+                Err(stop) => return Err(stop),
+            }
+            remembered = false;
+            rehashed = true;
+        };
+        if let Some(cache) = &self.cache {
+            cache.forget().await;
+        }
+        Ok(done)
+    }
+
+    /// Hashes the file and remembers the hashes.
+    async fn hash_and_remember(&self) -> Result<(String, PartMd5s), Stop> {
+        let on_progress = self.hooks.on_progress.as_ref();
+        let hashes = hash(
+            self.input,
+            Some(self.options.part_size),
+            on_progress,
+            self.watch,
+        )
+        .await?;
+        let part_md5s = hashes
+            .part_md5s
+            .expect("an upload's hashing pass computes the part MD5s");
+        if let Some(cache) = &self.cache {
+            cache.store(&hashes.sha1, &part_md5s).await;
+        }
+        Ok((hashes.sha1, part_md5s))
+    }
+
+    /// Signs and runs the upload with these hashes (`remembered`: from the
+    /// cache, so the parts the server holds are checked).
+    async fn send(
+        &self,
+        file_sha: &str,
+        part_md5s: &PartMd5s,
+        remembered: bool,
+    ) -> Result<Outcome, Stop> {
+        let signature = sign(self.input, file_sha, &self.hooks.get_signature, self.watch).await?;
+        let session = Session {
+            blob: &self.input.blob,
+            size: self.input.size,
+            file_sha,
+            signature: &signature,
+            part_md5s: Some(part_md5s),
+            remembered,
+            checks: Checks::default(),
+            options: self.options.clone(),
+            on_progress: self.hooks.on_progress.as_ref(),
+            abort: self.watch,
+        };
+        session.run().await
+    }
+
+    /// The "hash" stage of a remembered hash: one report, complete, and no
+    /// read of the file.
+    fn report_remembered(&self) {
+        let now = js::now();
+        let mut meter = Meter::new(ProgressStage::Hash, self.input.size, now);
+        progress::report(
+            self.hooks.on_progress.as_ref(),
+            &meter.advance(self.input.size, now),
+        );
+    }
 }
 
 /// Hashes the file (and with `part_size`, its parts), reporting the

@@ -4,14 +4,15 @@
 //! read costs the calling thread about 0.7 ms per MiB (it drains the pipe
 //! the data arrives through), time the main thread would otherwise spend
 //! hashing, and every read allocates a fresh buffer (page faults, garbage).
-//! So the reads run in a small dedicated Worker (one per page, made from an
-//! inline script, shared by all calls). It streams the file
-//! (`blob.stream()`, read into our own buffers with a BYOB reader where the
-//! engine has one) into a few fixed buffers that travel back and forth
-//! without copies: the Worker fills one and transfers it to the page, the
-//! page hashes it and transfers it back. Reading and hashing overlap, the
-//! memory used is those buffers and nothing else, and the page's tasks
-//! stay short (one buffer per task). Where no Worker can be made (a Content
+//! So the reads run in a small dedicated Worker (one per page, started
+//! from `read-worker.js`, embedded at build time, shared by all calls). It
+//! reads the file into a few buffers of a fixed size that travel back and
+//! forth without copies: the Worker fills one and transfers it to the
+//! page, the page hashes it and transfers it back. Reading and hashing
+//! overlap, the memory used is those buffers whatever the file's size, and
+//! the page's tasks stay short (one buffer per task). How the Worker reads
+//! (a BYOB stream or slices, and going on with slices when a stream read
+//! fails) is said in that file. Where no Worker can be made (a Content
 //! Security Policy without `blob:` in `worker-src`) or it fails, the page
 //! reads the slices itself.
 
@@ -46,27 +47,9 @@ pub enum ReadError {
     Unreadable(String),
 }
 
-/// The Worker's script. Messages in: `{id, blob, n, size}` starts reading
-/// `blob` into `n` buffers of `size` bytes; `{id, buf}` gives a buffer
-/// back; `{id, stop}` ends a reading. Out: `{id, buf, len, done}` (the
-/// first `len` bytes of `buf` are the next bytes; `done` at the end) or
-/// `{id, error}`.
-const WORKER_SCRIPT: &str = r#"var S={};
-onmessage=function(e){var m=e.data,s=S[m.id];
-if(m.buf){if(s){s.free.push(m.buf);pump(m.id,s)}return}
-if(m.stop){if(s){delete S[m.id];s.r.cancel().catch(function(){})}return}
-s=S[m.id]={free:[],busy:0,byob:1,rest:null};
-for(var i=0;i<m.n;i++)s.free.push(new ArrayBuffer(m.size));
-try{s.r=m.blob.stream().getReader({mode:"byob"})}catch(x){s.byob=0;s.r=m.blob.stream().getReader()}
-pump(m.id,s)};
-async function pump(id,s){if(s.busy)return;s.busy=1;
-try{while(S[id]===s&&s.free.length){var b=s.free.pop(),o=0,d=0,x,c,n;
-while(o<b.byteLength){if(s.byob){x=await s.r.read(new Uint8Array(b,o,b.byteLength-o));if(x.value)b=x.value.buffer;if(x.done){d=1;break}o+=x.value.byteLength}
-else{c=s.rest;s.rest=null;if(!c){x=await s.r.read();if(x.done){d=1;break}c=x.value}
-n=Math.min(c.byteLength,b.byteLength-o);new Uint8Array(b,o,n).set(c.subarray(0,n));o+=n;if(n<c.byteLength)s.rest=c.subarray(n)}}
-if(S[id]!==s)return;postMessage({id:id,buf:b,len:o,done:d},[b]);if(d){delete S[id];return}}}
-catch(x){if(S[id]===s){delete S[id];postMessage({id:id,error:String(x&&x.name)+": "+String(x&&x.message)})}}
-s.busy=0}"#;
+/// The Worker's script (`read-worker.js`, how it reads and the messages it
+/// takes and sends), as `build.rs` embeds it: without its comments.
+const WORKER_SCRIPT: &str = include_str!(concat!(env!("OUT_DIR"), "/read-worker.js"));
 
 #[wasm_bindgen]
 extern "C" {
@@ -212,7 +195,13 @@ impl ReadWorker {
         }
     }
 
-    fn open(&self, blob: &Blob) -> (u32, Rc<Inbox>) {
+    /// Starts reading `blob`. `hooks` is the page's
+    /// `globalThis.__vodUgcUploadRead`, for tests and the benchmark:
+    /// `{mode: "stream" | "slices", streamFailsAt, slicesFailAt, poison}`
+    /// (a way of reading; offsets from which reads fail, as in engines
+    /// where the file is too large for a stream or changed on disk;
+    /// buffers poisoned before reuse), see `read-worker.js`.
+    fn open(&self, blob: &Blob, hooks: &JsValue) -> (u32, Rc<Inbox>) {
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
         let inbox = Rc::new(Inbox::default());
@@ -222,6 +211,8 @@ impl ReadWorker {
             .set("blob", blob.clone())
             .set("n", BUFFERS)
             .set("size", BUFFER as f64)
+            .set("mode", js::get(hooks, "mode"))
+            .set("hooks", hooks.clone())
             .build();
         self.worker.post_message(&message);
         (id, inbox)
@@ -280,15 +271,15 @@ impl Reader {
         // A small file is one read on the page: quicker than a Worker trip.
         // `globalThis.__vodUgcUploadNoWorker = true` reads on the page
         // anyway (for tests of that path, and for diagnosis).
-        let worker =
-            if size > BUFFER && !js::get(&js_sys::global(), "__vodUgcUploadNoWorker").is_truthy() {
-                ReadWorker::get()
-            } else {
-                None
-            };
+        let global = js_sys::global();
+        let worker = if size > BUFFER && !js::get(&global, "__vodUgcUploadNoWorker").is_truthy() {
+            ReadWorker::get()
+        } else {
+            None
+        };
         let source = match worker {
             Some(worker) => {
-                let (id, inbox) = worker.open(blob);
+                let (id, inbox) = worker.open(blob, &js::get(&global, "__vodUgcUploadRead"));
                 Source::Worker { worker, id, inbox }
             }
             None => Source::Page {

@@ -2,6 +2,7 @@
 //! reads), feeds back what ends, waits for retries, reports progress and
 //! stops everything on abort. No protocol decision is taken here.
 
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
@@ -12,14 +13,17 @@ use js_sys::{Function, Uint8Array};
 use web_sys::Blob;
 
 use super::blob::{self, ReadError};
+use super::cache::check_parts;
 use super::http::send;
 use super::js;
 use super::progress::report;
 use super::wake::{sleep, AbortWatch};
 use crate::engine::{Engine, Outcome, PartJob, PartReply, Step};
 use crate::error::{client_code, Stage, UploadError};
+use crate::hash::md5::DIGEST_LEN;
 use crate::hash::{Md5, PartMd5s};
 use crate::options::Options;
+use crate::plan::Part;
 use crate::protocol::{to_hex, FinishQuery, InitQuery, PartQuery};
 use crate::reply::Reply;
 
@@ -43,9 +47,22 @@ pub struct Session<'a> {
     pub signature: &'a str,
     /// The parts' MD5s from the hashing pass (for the part size asked for).
     pub part_md5s: Option<&'a PartMd5s>,
+    /// The hashes are remembered ones (the hash cache), not computed from
+    /// the file now: parts the server holds are checked (see [`Checks`]).
+    pub remembered: bool,
+    pub checks: Checks,
     pub options: Options,
     pub on_progress: Option<&'a Function>,
     pub abort: &'a AbortWatch,
+}
+
+/// Parts the server holds that were skipped on a remembered MD5, waiting
+/// to be read back and compared ([`Engine::on_checked`]): one check runs
+/// at a time, beside the part uploads.
+#[derive(Default)]
+pub struct Checks {
+    waiting: RefCell<Vec<(Part, [u8; DIGEST_LEN])>>,
+    running: Cell<bool>,
 }
 
 /// How a request started by the engine ended.
@@ -53,6 +70,8 @@ enum Completion {
     Init(Reply),
     Part(u64, PartReply),
     Finish(Reply),
+    /// Parts checked: (index, still the remembered bytes).
+    Checked(Vec<(u64, bool)>),
     /// A part could not be read from the file.
     Unreadable(String),
     Aborted,
@@ -91,6 +110,9 @@ impl Session<'_> {
                 }
             };
             self.flush_progress(&mut engine);
+            if let Some(check) = self.next_check() {
+                requests.push(check);
+            }
             let mut timer = wake_at.map(|at| sleep(at - js::now()));
             let event = std::future::poll_fn(|cx| {
                 if self.abort.poll_aborted(cx).is_ready() {
@@ -110,6 +132,12 @@ impl Session<'_> {
                 Event::Ended(Completion::Init(reply)) => engine.on_init(reply, now),
                 Event::Ended(Completion::Part(index, reply)) => engine.on_part(index, reply, now),
                 Event::Ended(Completion::Finish(reply)) => engine.on_finish(reply, now),
+                Event::Ended(Completion::Checked(results)) => {
+                    self.checks.running.set(false);
+                    for (index, same) in results {
+                        engine.on_checked(index, same);
+                    }
+                }
                 Event::Ended(Completion::Unreadable(detail)) => {
                     return Err(Stop::Failed(unreadable(Stage::Part, &detail)));
                 }
@@ -121,6 +149,23 @@ impl Session<'_> {
                 Event::Wake => {}
             }
         }
+    }
+
+    /// A check of the parts waiting for one, unless one is running.
+    fn next_check(&self) -> Option<Request<'_>> {
+        let checks = &self.checks;
+        if checks.running.get() || checks.waiting.borrow().is_empty() {
+            return None;
+        }
+        checks.running.set(true);
+        let parts = checks.waiting.take();
+        Some(Box::pin(async move {
+            match check_parts(self.blob, parts, self.abort).await {
+                Ok(results) => Completion::Checked(results),
+                Err(ReadError::Aborted) => Completion::Aborted,
+                Err(ReadError::Unreadable(detail)) => Completion::Unreadable(detail),
+            }
+        }))
     }
 
     fn flush_progress(&self, engine: &mut Engine) {
@@ -154,7 +199,8 @@ impl Session<'_> {
     /// size the server fixed otherwise is the part read and hashed here.
     async fn part(&self, job: PartJob) -> Completion {
         let part = job.part;
-        let data_md5 = match self.part_md5s.and_then(|md5s| md5s.get(&part)) {
+        let hashed = self.part_md5s.and_then(|md5s| md5s.get(&part));
+        let data_md5 = match hashed {
             Some(md5) => to_hex(&md5),
             None => match blob::read(self.blob, part.offset, part.end(), self.abort).await {
                 Ok(buffer) => to_hex(&Md5::digest(&Uint8Array::new(&buffer).to_vec())),
@@ -163,7 +209,7 @@ impl Session<'_> {
             },
         };
         if job.known_md5.as_deref() == Some(data_md5.as_str()) {
-            return Completion::Part(part.index, PartReply::AlreadyStored);
+            return Completion::Part(part.index, self.stored(part, hashed));
         }
         let body = match self
             .blob
@@ -186,6 +232,18 @@ impl Session<'_> {
         )
     }
 
+    /// The server holds `part` with the MD5 we have for it: trusted when
+    /// computed from the file now, checked later when remembered.
+    fn stored(&self, part: Part, hashed: Option<[u8; DIGEST_LEN]>) -> PartReply {
+        match hashed {
+            Some(md5) if self.remembered => {
+                self.checks.waiting.borrow_mut().push((part, md5));
+                PartReply::RememberedMatch
+            }
+            _ => PartReply::AlreadyStored,
+        }
+    }
+
     async fn finish(&self) -> Completion {
         let query = FinishQuery {
             file_sha: self.file_sha.to_owned(),
@@ -195,14 +253,17 @@ impl Session<'_> {
     }
 }
 
-/// The file could not be read: it was moved, changed or revoked.
+/// The file could not be read: it was changed, moved or deleted since it
+/// was picked (the browser's `File` is a snapshot). The same `File` will not
+/// read again, so not retryable; picked again, it uploads, resuming where
+/// it stopped.
 pub fn unreadable(stage: Stage, detail: &str) -> UploadError {
     UploadError::new(
-        client_code::BAD_INPUT,
+        client_code::FILE_UNREADABLE,
         false,
         stage,
         format!(
-            "The browser could not read the file ({detail}). It may have been moved, deleted or changed since it was chosen; choose it again and retry."
+            "The file could not be read ({detail}): it was changed, moved or deleted since it was picked. Pick it again: the upload resumes where it stopped."
         ),
     )
 }

@@ -106,6 +106,7 @@ async function uploadAndVerify(api, env, file, extra = {}) {
   const result = await api.upload(file, options(env, { onProgress: recorder.onProgress, ...extra }));
   const sha = await webCryptoSha1(file);
   assertEq(result.fileSha, sha, "fileSha");
+  assertEq(typeof result.rehashed, "boolean", "rehashed is a boolean");
   assert(/^\d+$/.test(result.fileId), `fileId is decimal: ${result.fileId}`);
   const served = await fetch(result.url, { cache: "no-store" });
   assertEq(served.status, 200, "media status");
@@ -113,6 +114,35 @@ async function uploadAndVerify(api, env, file, extra = {}) {
   assertEq(body.byteLength, file.size, "served size");
   assertEq(await webCryptoSha1(body), sha, "served bytes hash to fileSha");
   return { result, recorder };
+}
+
+/**
+ * Starts an upload of `file` and aborts it once at least `bytes` of it are
+ * stored (upload progress, one part at a time), leaving a resumable upload
+ * on the server and, unless `cache: false`, the file's hashes remembered.
+ */
+async function abortAfter(api, env, file, bytes, extra = {}) {
+  const controller = new AbortController();
+  const onProgress = (p) => {
+    if (extra.onProgress) extra.onProgress(p);
+    if (p.stage === "upload" && p.loaded >= bytes) controller.abort();
+  };
+  await expectRejection(
+    api.upload(file, options(env, { concurrency: 1, ...extra, onProgress, signal: controller.signal })),
+    (e) => assertEq(e.name, "AbortError", `abort rejects with an AbortError (got ${e.name}: ${e.message})`),
+  );
+}
+
+/** The "hash" reports among a recorder's. */
+function hashReports(recorder) {
+  return recorder.events.filter((e) => e.stage === "hash");
+}
+
+/** A getSignature that records each `fs` it is asked to sign. */
+function recordingSigner(env) {
+  const sign = signer(env.server);
+  const shas = [];
+  return { shas, getSignature: (info) => { shas.push(info.fs); return sign(info); } };
 }
 
 export const cases = {
@@ -153,6 +183,40 @@ export const cases = {
       assertEq(result.partsUploaded, 10, "10 parts");
     } finally {
       delete globalThis.__vodUgcUploadNoWorker;
+    }
+  },
+
+  async streamReadThatFailsGoesOnWithSlices(api, env) {
+    // A stream read fails mid-file (as WebKit's do from 4 GiB on, and
+    // others' for a file that changed): the reading goes on with slices
+    // from there, and the digests and the uploaded bytes are exact.
+    globalThis.__vodUgcUploadRead = { mode: "stream", streamFailsAt: 9 * MIB + 5 };
+    try {
+      const blob = new Blob([bytes(21 * MIB + 3, 7300)]);
+      assertEq(await api.hashFile(blob), await webCryptoSha1(blob), "SHA-1 through the slice fallback");
+      const { result } = await uploadAndVerify(api, env, makeFile(13 * MIB + 7, 7301));
+      assertEq(result.partsUploaded, 14, "14 parts");
+      assertEq(result.bytesUploaded, 13 * MIB + 7, "every byte sent");
+    } finally {
+      delete globalThis.__vodUgcUploadRead;
+    }
+  },
+
+  async fileThatCannotBeReadIsReported(api, env) {
+    // Stream and slices both fail (a file changed, moved or deleted since
+    // it was picked): a UgcError that says so, code -20006.
+    for (const faults of [{ mode: "stream", streamFailsAt: 5 * MIB, slicesFailAt: 5 * MIB }, { mode: "slices", slicesFailAt: 0 }]) {
+      globalThis.__vodUgcUploadRead = faults;
+      try {
+        const file = makeFile(12 * MIB + 1, 7400);
+        for (const call of [() => api.hashFile(file), () => api.upload(file, options(env))]) {
+          const error = await expectRejection(call(), (e) => expectUgcError(e, -20006, "hash", false));
+          assert(/could not be read/.test(error.message) && /changed, moved or deleted/.test(error.message), `message says why: ${error.message}`);
+          assert(/Pick it again/.test(error.message), `message says what to do: ${error.message}`);
+        }
+      } finally {
+        delete globalThis.__vodUgcUploadRead;
+      }
     }
   },
 
@@ -272,6 +336,131 @@ export const cases = {
     assertEq(result.partsSkipped + result.partsUploaded, 13, "13 parts of 512 KiB, every one accounted for");
   },
 
+  // The hash cache: after an abort, the same File uploads again without a
+  // pass over it (one "hash" report, complete), resumed and byte-exact; the
+  // entry goes with the finished upload.
+  async cacheSkipsHashingOnResume(api, env) {
+    const file = makeFile(10 * MIB + 5, 7300, "cached.mp4");
+    const first = progressRecorder();
+    await abortAfter(api, env, file, 3 * MIB, { onProgress: first.onProgress });
+    assert(hashReports(first).length > 2, "the first upload hashed the file");
+
+    const signing = recordingSigner(env);
+    const { result, recorder } = await uploadAndVerify(api, env, file, { getSignature: signing.getSignature });
+    assert(result.resumed, "resumed: true");
+    assertEq(result.rehashed, false, "rehashed");
+    assert(result.partsSkipped >= 3, `the stored parts were skipped (skipped ${result.partsSkipped})`);
+    assertEq(result.bytesUploaded, file.size - result.partsSkipped * MIB, "only missing bytes sent");
+    const hash = hashReports(recorder);
+    assertEq(hash.length, 1, "one hash report: the remembered hash, no pass over the file");
+    assertEq(hash[0].loaded, file.size, "the hash report is complete");
+    recorder.check(["hash", "upload", "finish"], { hash: file.size, upload: file.size, finish: file.size });
+    assertEq(signing.shas.join(), result.fileSha, "getSignature called once, for the remembered fs");
+
+    const again = progressRecorder();
+    const instant = await api.upload(file, options(env, { onProgress: again.onProgress }));
+    assert(instant.instant, "the finished file again is instant");
+    assert(hashReports(again).length > 2, "the entry went with the finished upload: hashed again");
+  },
+
+  // A file changed in place (same name, size, date and type; other bytes)
+  // while its hashes are remembered: the change is found whether it is in a
+  // part the server holds (read back and compared while the others are
+  // sent) or in one not yet sent (the server refuses its MD5); the file is
+  // hashed and uploaded again, once, and its new bytes are what is served.
+  async changedInPlaceIsRehashed(api, env) {
+    const size = 10 * MIB + 5;
+    for (const [seed, offset, where] of [[7310, 100, "in a held part"], [7320, 9 * MIB + 7, "in a part not yet sent"]]) {
+      const name = `changed-${seed}.mp4`;
+      const lastModified = Date.now() - seed;
+      const before = bytes(size, seed);
+      await abortAfter(api, env, new File([before], name, { type: "video/mp4", lastModified }), 3 * MIB);
+      const after = before.slice();
+      after[offset] ^= 0xff;
+      const changed = new File([after], name, { type: "video/mp4", lastModified });
+      const signing = recordingSigner(env);
+      const { result, recorder } = await uploadAndVerify(api, env, changed, { getSignature: signing.getSignature });
+      assertEq(result.rehashed, true, `rehashed, changed ${where}`);
+      assertEq(signing.shas.length, 2, `signed twice, changed ${where}`);
+      assert(signing.shas[0] !== result.fileSha && signing.shas[1] === result.fileSha, "then for the new fs");
+      assert(hashReports(recorder).length > 2, "the file was hashed again");
+      assert(!result.resumed, "uploaded from scratch");
+    }
+  },
+
+  // The server fixed 512 KiB parts, the remembered MD5s are for 1 MiB ones:
+  // held parts are hashed as read, the changed one is sent again, and
+  // FinishUploadUGC refuses the assembled file's SHA-1: re-hashed too.
+  async changedInPlaceFoundAtFinish(api, env) {
+    const size = 6 * MIB + 3;
+    const name = "changed-at-finish.mp4";
+    const lastModified = Date.now() - 7330;
+    const before = bytes(size, 7330);
+    const original = new File([before], name, { type: "video/mp4", lastModified });
+    await abortAfter(api, env, original, 2 * MIB, { partSize: 524288, cache: false });
+    await abortAfter(api, env, original, 3 * MIB, { partSize: 1048576 });
+    const after = before.slice();
+    after[5] ^= 0xff;
+    const changed = new File([after], name, { type: "video/mp4", lastModified });
+    const signing = recordingSigner(env);
+    const { result } = await uploadAndVerify(api, env, changed, { getSignature: signing.getSignature });
+    assertEq(result.rehashed, true, "rehashed");
+    assertEq(signing.shas.length, 2, "signed twice");
+  },
+
+  // An entry outlived its finished upload (here: finished with cache:
+  // false, which leaves entries alone), then the file changed in place:
+  // the server answers the remembered SHA-1 with an instant upload, which
+  // is no proof of the bytes. The file is hashed, and uploaded anew.
+  async instantFromAStaleEntryIsNotTrusted(api, env) {
+    const size = 3 * MIB + 11;
+    const name = "stale-instant.mp4";
+    const lastModified = Date.now() - 7340;
+    const before = bytes(size, 7340);
+    const original = new File([before], name, { type: "video/mp4", lastModified });
+    await abortAfter(api, env, original, MIB);
+    await uploadAndVerify(api, env, original, { cache: false });
+    const after = before.slice();
+    after[size - 1] ^= 0xff;
+    const changed = new File([after], name, { type: "video/mp4", lastModified });
+    const { result } = await uploadAndVerify(api, env, changed);
+    assert(!result.instant, "not the old file's instant upload");
+    assertEq(result.rehashed, true, "rehashed");
+    // The same story with the file unchanged: instant, once the hash
+    // confirms the remembered SHA-1.
+    const unchanged = makeFile(size, 7350, "unchanged.mp4");
+    await abortAfter(api, env, unchanged, MIB);
+    const published = await uploadAndVerify(api, env, unchanged, { cache: false });
+    const recorder = progressRecorder();
+    const confirmed = await api.upload(unchanged, options(env, { onProgress: recorder.onProgress }));
+    assert(confirmed.instant, "instant");
+    assertEq(confirmed.rehashed, false, "not rehashed");
+    assertEq(confirmed.fileId, published.result.fileId, "the published file");
+    assert(hashReports(recorder).length > 2, "confirmed by hashing the file");
+  },
+
+  // cache: false neither uses nor keeps an entry, and a Blob that is not a
+  // File (nothing identifies it but its size) is never remembered.
+  async cacheFalseAndBlobsHashAgain(api, env) {
+    const file = makeFile(6 * MIB + 3, 7400, "nocache.mp4");
+    await abortAfter(api, env, file, 2 * MIB);
+    const off = await uploadAndVerify(api, env, file, { cache: false, partSize: 524288 });
+    assert(off.result.resumed, "resumed with cache: false");
+    assert(hashReports(off.recorder).length > 2, "cache: false hashes again");
+
+    const unkept = makeFile(6 * MIB + 3, 7410, "unkept.mp4");
+    await abortAfter(api, env, unkept, 2 * MIB, { cache: false });
+    const kept = await uploadAndVerify(api, env, unkept);
+    assert(kept.result.resumed, "resumed");
+    assert(hashReports(kept.recorder).length > 2, "cache: false kept no entry");
+
+    const blob = new Blob([bytes(6 * MIB + 3, 7420)]);
+    await abortAfter(api, env, blob, 2 * MIB);
+    const fromBlob = await uploadAndVerify(api, env, blob);
+    assert(fromBlob.result.resumed, "a Blob resumes");
+    assert(hashReports(fromBlob.recorder).length > 2, "a Blob is hashed again");
+  },
+
   async abortWhileHashing(api) {
     const controller = new AbortController();
     const blob = new Blob([bytes(24 * MIB, 8)]);
@@ -350,6 +539,8 @@ export const cases = {
       [() => api.upload(good, { ...options(env), endpoint: "http://[" }), "endpoint"],
       [() => api.upload(good, { ...options(env), endpoint: "data:text/plain,x" }), "endpoint"],
       [() => api.upload(good, { ...options(env), signal: {} }), "signal"],
+      [() => api.upload(good, { ...options(env), cache: "no" }), "cache"],
+      [() => api.hashFile(good, { cache: false }), "cache"],
       [() => api.hashFile(42), "a number"],
     ];
     for (const [call, mentions] of inputs) {

@@ -111,6 +111,9 @@ export async function launchBrowser() {
   });
 }
 
+/** The bare page of tests/e2e/page (a file input and `window.ugc`), for `startServer({ www })`. */
+export const API_PAGE = path.join(ROOT, "tests/e2e/page");
+
 /** Opens the demo and waits until the wasm module is loaded. */
 export async function openDemo(browser, baseUrl, { viewport = { width: 1000, height: 900 } } = {}) {
   const context = await browser.newContext({ viewport });

@@ -5,7 +5,7 @@
 //! start removes.
 
 use std::fs::{self, File};
-use std::io::{self, SeekFrom};
+use std::io::{self, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -13,12 +13,17 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tempfile::TempPath;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio::io::AsyncSeekExt;
 
 use super::backend::{Backend, Entry, Object, ObjectWriter};
 
-/// Copy buffer for streaming; bounds memory per request.
+/// Read buffer for streaming objects out; bounds memory per request.
 const BUFFER: usize = 256 * 1024;
+
+/// How much a writer holds before writing it out: one part (1 MiB), so a
+/// part costs one trip to a blocking thread, its commit. Bounds memory per
+/// writer.
+const WRITE_BATCH: usize = 1024 * 1024;
 
 pub struct Disk {
     root: PathBuf,
@@ -48,14 +53,12 @@ impl Disk {
         self.root.join(key)
     }
 
-    /// A temp file in `tmp/`, as a tokio file and the path that deletes it
-    /// when dropped.
-    async fn temp_file(&self) -> io::Result<(tokio::fs::File, TempPath)> {
+    /// A temp file in `tmp/`, and the path that deletes it when dropped.
+    async fn temp_file(&self) -> io::Result<(File, TempPath)> {
         let tmp = self.tmp.clone();
-        let (file, path) = blocking(move || tempfile::NamedTempFile::new_in(tmp))
+        Ok(blocking(move || tempfile::NamedTempFile::new_in(tmp))
             .await?
-            .into_parts();
-        Ok((tokio::fs::File::from_std(file), path))
+            .into_parts())
     }
 }
 
@@ -64,7 +67,9 @@ impl Backend for Disk {
     async fn create(&self, key: &str, _size: u64) -> io::Result<Box<dyn ObjectWriter>> {
         let (file, temp) = self.temp_file().await?;
         Ok(Box::new(DiskWriter {
-            file: BufWriter::with_capacity(BUFFER, file),
+            file: Some(file),
+            pending: Vec::new(),
+            pending_len: 0,
             temp,
             target: self.path(key),
         }))
@@ -72,11 +77,10 @@ impl Backend for Disk {
 
     async fn create_if_absent(&self, key: &str, bytes: Bytes) -> io::Result<bool> {
         let (mut file, temp) = self.temp_file().await?;
-        file.write_all(&bytes).await?;
-        let file = file.into_std().await;
         let target = self.path(key);
         blocking(move || {
-            file.sync_all()?;
+            file.write_all(&bytes)?;
+            file.sync_data()?;
             let folder = parent(&target);
             create_dirs(folder)?;
             // A hard link never replaces an existing file: the one atomic
@@ -174,29 +178,55 @@ impl Backend for Disk {
     }
 }
 
+/// Writes to a temp file, renamed over the key at commit. Chunks are kept
+/// as received (no copy) and written out in batches of [`WRITE_BATCH`]
+/// from a blocking thread: the last batch together with the fsync, the
+/// rename and the folder's fsync, in one trip.
 struct DiskWriter {
-    file: BufWriter<tokio::fs::File>,
+    /// `None` once a write failed: the object is then given up.
+    file: Option<File>,
+    pending: Vec<Bytes>,
+    pending_len: usize,
     /// Deletes the temp file when dropped uncommitted.
     temp: TempPath,
     target: PathBuf,
 }
 
+impl DiskWriter {
+    fn take_file(&mut self) -> io::Result<File> {
+        self.file
+            .take()
+            .ok_or_else(|| io::Error::other("an earlier write of this object failed"))
+    }
+}
+
 #[async_trait]
 impl ObjectWriter for DiskWriter {
     async fn write(&mut self, chunk: Bytes) -> io::Result<()> {
-        self.file.write_all(&chunk).await
+        self.pending_len += chunk.len();
+        self.pending.push(chunk);
+        if self.pending_len >= WRITE_BATCH {
+            let mut file = self.take_file()?;
+            let pending = std::mem::take(&mut self.pending);
+            self.pending_len = 0;
+            self.file = Some(blocking(move || write_chunks(&mut file, &pending).map(|()| file)).await?);
+        }
+        Ok(())
     }
 
-    async fn commit(self: Box<Self>) -> io::Result<()> {
+    async fn commit(mut self: Box<Self>) -> io::Result<()> {
+        let mut file = self.take_file()?;
         let DiskWriter {
-            mut file,
+            pending,
             temp,
             target,
+            ..
         } = *self;
-        file.flush().await?;
-        let file = file.into_inner().into_std().await;
         blocking(move || {
-            file.sync_all()?;
+            write_chunks(&mut file, &pending)?;
+            // The data and the size: the rest of the inode is not needed to
+            // read the object back.
+            file.sync_data()?;
             let folder = parent(&target);
             create_dirs(folder)?;
             temp.persist(&target).map_err(|e| e.error)?;
@@ -206,6 +236,10 @@ impl ObjectWriter for DiskWriter {
     }
 
     async fn abort(self: Box<Self>) {}
+}
+
+fn write_chunks(file: &mut File, chunks: &[Bytes]) -> io::Result<()> {
+    chunks.iter().try_for_each(|chunk| file.write_all(chunk))
 }
 
 /// Runs blocking file work off the async threads.

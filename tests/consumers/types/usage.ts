@@ -45,6 +45,7 @@ const options: UploadOptions = {
   retries: 5,
   retryDelayMs: 500,
   timeoutMs: 60000,
+  cache: false,
   signal: controller.signal,
   onProgress: (progress: UploadProgress) => {
     const { stage, loaded, total, bytesPerSecond } = progress;
@@ -57,9 +58,9 @@ const syncSigner: UploadOptions["getSignature"] = () => "signature";
 
 try {
   const result: UploadResult = await upload(file, options);
-  const { fileId, url, fileSha, instant, resumed, partsUploaded, partsSkipped, bytesUploaded } = result;
+  const { fileId, url, fileSha, instant, resumed, rehashed, partsUploaded, partsSkipped, bytesUploaded } = result;
   const text: string = fileId + url + fileSha;
-  const flags: boolean[] = [instant, resumed];
+  const flags: boolean[] = [instant, resumed, rehashed];
   const counts: number[] = [partsUploaded, partsSkipped, bytesUploaded];
   void [text, flags, counts];
   await upload(blob, { getSignature: syncSigner, partSize: 1048576 });

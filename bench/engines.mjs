@@ -1,0 +1,213 @@
+// The per-engine section of `npm run bench` (issue 13): hashFile on the
+// same 256 MiB (an in-memory Blob and a disk-backed File) against hash-wasm
+// in the same engine and run, ours made to read each way its Worker can
+// (the measurement the default per engine comes from), and the memory the
+// browser takes while hashing 1 GiB. Chromium through playwright-core (as
+// the rest of the bench), Firefox ESR and WebKitGTK over WebDriver (as the
+// browser tests drive them).
+
+import { readdirSync, readFileSync } from "node:fs";
+import { startSession } from "./webdriver.mjs";
+
+const MiB = 1 << 20;
+
+/** Process ids under `root` (itself included), from /proc. */
+function processTree(root) {
+  const children = new Map();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(entry));
+    } catch {}
+  }
+  const out = [];
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop();
+    out.push(pid);
+    stack.push(...(children.get(pid) || []));
+  }
+  return out;
+}
+
+/** Resident memory of the processes under `root`, in bytes. */
+function treeRss(root) {
+  let sum = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/^VmRSS:\s+(\d+) kB/m);
+      if (m) sum += Number(m[1]) * 1024;
+    } catch {}
+  }
+  return sum;
+}
+
+/** Runs `work` while sampling the RSS of the tree under `root` every 100 ms: its peak growth. */
+async function peakGrowth(root, work) {
+  const before = treeRss(root);
+  let peak = before;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      peak = Math.max(peak, treeRss(root));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  try {
+    await work();
+  } finally {
+    sampling = false;
+    await sampler;
+  }
+  return Math.max(peak, treeRss(root)) - before;
+}
+
+/**
+ * One engine's page, behind the calls the section needs: `run(fn, arg)`
+ * (a function's source, run in the page), `setFile`, `goto`, and `root`,
+ * the process whose tree is the browser.
+ */
+async function openEngine(engine, launchChromium) {
+  if (engine === "chromium") {
+    // playwright-core starts the browser as a child of this process: the
+    // new one is the Chromium process that was not there before.
+    const isChromium = (pid) => {
+      try {
+        return pid !== process.pid && /chrom/.test(readFileSync(`/proc/${pid}/comm`, "utf8"));
+      } catch {
+        return false;
+      }
+    };
+    const before = new Set(processTree(process.pid));
+    const browser = await launchChromium();
+    const root = processTree(process.pid).find((pid) => !before.has(pid) && isChromium(pid));
+    const page = await (await browser.newContext()).newPage();
+    return {
+      version: `Chromium ${browser.version()}`,
+      root,
+      goto: (url) => page.goto(url),
+      run: (fn, arg) => page.evaluate(`(${fn})(${JSON.stringify(arg ?? null)})`),
+      setFile: (css, file) => page.setInputFiles(css, file),
+      stop: () => browser.close(),
+    };
+  }
+  const driver = await startSession(engine);
+  const s = driver.session;
+  const [, version] = s.version.split(" ");
+  return {
+    version: engine === "webkit" ? `WebKitGTK ${version} (MiniBrowser)` : `Firefox ESR ${version}`,
+    root: driver.pid,
+    goto: (url) => s.goto(url),
+    run: (fn, arg) => s.run(fn, arg),
+    setFile: (css, file) => s.setFile(css, file),
+    stop: () => driver.stop(),
+  };
+}
+
+const WAYS = ["ours", "ours-stream", "ours-slices", "hash-wasm", "read", "read-stream"];
+
+/**
+ * Measures one engine: `{ version, byob, mem, disk, memory, mismatches }`;
+ * speeds in MiB/s per way (runs), memory in bytes (runs).
+ */
+export async function measureEngine(engine, { baseUrl, file, bigFile, size, expectedSha, bigSha, runs, slice, launchChromium, log }) {
+  const e = await openEngine(engine, launchChromium);
+  const out = { engine, version: e.version, mem: {}, disk: {}, memory: [], mismatches: [] };
+  try {
+    const load = async (path) => {
+      await e.goto(`${baseUrl}/index.html`);
+      await e.run(`async () => { for (let i = 0; i < 600 && document.body?.dataset.ready !== "true"; i++) await new Promise((r) => setTimeout(r, 50)); }`);
+      await e.setFile("#file", path);
+      await e.run(`() => bench.takeFile()`);
+    };
+    await load(file);
+    out.byob = await e.run(`() => bench.hasByob()`);
+    await e.run(`(url) => bench.loadMemory(url)`, `/${file.split("/").pop()}`);
+    const ways = WAYS.filter((w) => out.byob || (w !== "read-stream" && w !== "ours-stream"));
+    for (const src of ["mem", "disk"]) {
+      for (const w of ways) out[src][w] = [];
+      for (let run = -1; run < runs; run++) {
+        for (const w of ways) {
+          const r = await e.run(`([m, src, slice]) => bench.hash(m, src, slice)`, [w, src, slice]);
+          if (r.hex !== null && r.hex !== expectedSha) out.mismatches.push(`${engine} ${w} (${src}) gave ${r.hex}`);
+          if (run >= 0) out[src][w].push(size / MiB / (r.ms / 1000));
+        }
+        log(`${engine}: ${src} ${run < 0 ? "warm-up" : `run ${run + 1}/${runs}`} done`);
+      }
+    }
+    // Memory: hashFile of the 1 GiB disk File, a fresh page each run.
+    for (let run = -1; run < Math.min(runs, 3); run++) {
+      await load(bigFile);
+      await e.run(`() => new Promise((r) => setTimeout(r, 500))`);
+      let hex = null;
+      const grown = await peakGrowth(e.root, async () => {
+        hex = (await e.run(`() => bench.hash("ours", "disk")`)).hex;
+      });
+      if (hex !== bigSha) out.mismatches.push(`${engine} ours (1 GiB disk) gave ${hex}`);
+      if (run >= 0) out.memory.push(grown);
+      log(`${engine}: memory ${run < 0 ? "warm-up" : `run ${run + 1}`}: +${(grown / MiB).toFixed(1)} MiB`);
+    }
+  } finally {
+    await e.stop();
+  }
+  return out;
+}
+
+const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!s.length) return null;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const f0 = (x) => (x === null || !Number.isFinite(x) ? "n/a" : x.toFixed(0));
+const f2 = (x) => (x === null || !Number.isFinite(x) ? "n/a" : x.toFixed(2));
+const span = (xs, f) => {
+  const s = xs.filter(Number.isFinite);
+  return s.length > 1 ? ` (${f(Math.min(...s))}–${f(Math.max(...s))})` : "";
+};
+
+/**
+ * The rows of one engine's section, through the table's helpers:
+ * `row(what, result, compared, target)`, `section(title)`,
+ * `target(name, ok, detail)` (returns the cell text).
+ */
+export function engineRows(r, { row, section, target, mib, sliceLabel }) {
+  const label = { chromium: "Chromium", firefox: "Firefox", webkit: "WebKit" }[r.engine];
+  const defaultWay = r.byob ? "a BYOB `Blob.stream()`" : "slices (no BYOB reader for Blob streams here)";
+  const names = {
+    ours: `ours: \`hashFile\` (its Worker reads ${defaultWay})`,
+    "ours-stream": "ours, its Worker made to read a BYOB `Blob.stream()`",
+    "ours-slices": `ours, its Worker made to read ${sliceLabel(4 * MiB)}`,
+    "hash-wasm": `hash-wasm SHA-1, ${sliceLabel()}, read then update in turn`,
+    read: `Blob reads alone, ${sliceLabel()}`,
+    "read-stream": "Blob reads alone, BYOB `Blob.stream()` into a recycled 4 MiB buffer",
+  };
+  const med = { mem: {}, disk: {} };
+  for (const src of ["mem", "disk"]) for (const [w, xs] of Object.entries(r[src])) med[src][w] = median(xs);
+  for (const src of ["mem", "disk"]) {
+    section(`${r.version}: hashing ${mib} MiB, ${src === "mem" ? "an in-memory Blob" : "a disk-backed File"}: MiB/s`);
+    for (const w of Object.keys(r[src])) {
+      const v = med[src][w];
+      let compared = w === "hash-wasm" || w.startsWith("read") ? "" : `${f2(v / med[src]["hash-wasm"])} × hash-wasm`;
+      let t = "";
+      if (w === "ours") {
+        t = target(`${label}, ${src === "mem" ? "in-memory Blob" : "disk File"}: SHA-1 ≥ 1.3 × hash-wasm reading slices`,
+          v / med[src]["hash-wasm"] >= 1.3, `${f2(v / med[src]["hash-wasm"])} ×`);
+        if (src === "disk") {
+          const share = v / med.mem.ours;
+          compared += `; ${f0(share * 100)} % of ours in memory`;
+          if (r.engine !== "webkit") t += `; ${target(`${label}: disk File ≥ 95 % of ours in memory`, share >= 0.95, `${f0(share * 100)} %`)}`;
+        }
+      }
+      row(names[w], `${f0(v)} MiB/s${span(r[src][w], f0)}`, compared, t);
+    }
+  }
+  const peak = median(r.memory);
+  row(`${r.version}: memory while \`hashFile\` reads a 1 GiB disk-backed File (peak growth of the browser's processes' RSS, sampled every 100 ms)`,
+    `${f0(peak / MiB)} MiB${span(r.memory, (x) => f0(x / MiB))}`, `${r.memory.length} runs, a fresh page each`,
+    target(`${label}: memory hashing 1 GiB ≤ 64 MiB`, peak <= 64 * MiB, `${f0(peak / MiB)} MiB`));
+  if (r.mismatches.length) row("**DIGEST MISMATCHES**", r.mismatches.join("; "));
+}
