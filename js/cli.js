@@ -18,7 +18,7 @@ const EXIT = {
   ok: 0,
   internal: 1, // not a UgcError: a bug, or the module could not load
   usage: 2, // bad arguments or option values
-  file: 3, // the file cannot be read, is empty, or changed while it was read
+  file: 3, // the file cannot be read, is empty, or changed while it was read (-20006)
   signature: 4, // the signature URL failed or gave no signature
   network: 5, // network failure or timeout after all retries: run again to resume
   refused: 6, // the upload server refused the upload (its code is in the JSON)
@@ -60,6 +60,8 @@ function exitFor(error) {
   switch (error.code) {
     case codes.BAD_INPUT:
       return error.stage === "input" ? EXIT.usage : EXIT.file;
+    case codes.FILE_UNREADABLE:
+      return EXIT.file;
     case codes.SIGNATURE_FAILED:
       return EXIT.signature;
     case codes.NETWORK_FAILED:

@@ -8,7 +8,10 @@
 # Starts, on ephemeral ports: the server (dev signer, and a static page where
 # an endpoint should be), a second server with --fault-rate 0.3, a TCP
 # "black hole" that never answers; picks a closed port for "unreachable".
-# Their addresses reach the tests at build time (option_env!).
+# Their addresses reach the tests at build time (option_env!). Each
+# engine's run gets its own folder for the servers' data, output and logs;
+# the output and logs of a run that failed are kept (the path is printed).
+# RUST_LOG (e.g. debug) reaches the servers.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,48 +21,57 @@ if [ "$#" -gt 0 ]; then engines=("$@"); else engines=(chrome firefox webkit); fi
 
 work="$(mktemp -d)"
 pids=()
+failed=()
 cleanup() {
   stop_servers
-  rm -rf "$work"
+  if [ "${#failed[@]}" -gt 0 ]; then
+    echo "==> the servers' logs of the failed runs are kept in $work" >&2
+  else
+    rm -rf "$work"
+  fi
 }
 trap cleanup EXIT
 
 cargo build --release -q -p vod-ugc-server
 server_bin="$ROOT/target/release/vod-ugc-server"
 
-# start_server NAME ARGS...: starts a server, sets $address to its base URL.
+# start_server NAME ARGS...: starts a server in $run, sets $address to its
+# base URL. Its output file must be new: `cmd >file &` truncates the file
+# only once the forked child runs, so a file left by an earlier server could
+# be read first and hand the tests that server's (closed) port.
 start_server() {
   local name="$1"; shift
-  mkdir -p "$work/$name"
-  "$server_bin" --listen 127.0.0.1:0 --data "$work/$name" \
+  mkdir "$run/$name"
+  "$server_bin" --listen 127.0.0.1:0 --data "$run/$name" \
     --secret-id browser-tests --secret-key browser-tests-key --dev-signer "$@" \
-    >"$work/$name.out" 2>"$work/$name.log" &
+    >"$run/$name.out" 2>"$run/$name.log" &
   pids+=("$!")
   for _ in $(seq 100); do
-    address="$(sed -n 's/^vod-ugc-server listening on \(http:[^ ]*\).*/\1/p' "$work/$name.out")"
+    address="$(sed -n 's/^vod-ugc-server listening on \(http:[^ ]*\).*/\1/p' "$run/$name.out")"
     [ -n "$address" ] && return 0
     sleep 0.1
   done
   echo "the $name server did not start:" >&2
-  cat "$work/$name.log" >&2
+  cat "$run/$name.log" >&2
   exit 1
 }
 
-# start_servers: fresh servers and data for one engine's run, so that one
-# engine's uploads never turn into another's instant uploads.
+# start_servers ENGINE: fresh servers, data and files in a new folder $run
+# for one engine's run, so that one engine's uploads never turn into
+# another's instant uploads, and no file of an earlier run is read.
 start_servers() {
   stop_servers
-  rm -rf "$work/main" "$work/faulty"
+  run="$(mktemp -d "$work/$1.XXXX")"
   start_server main --www tests/browser/www
   export UGC_TEST_SERVER="$address"
   start_server faulty --fault-rate 0.3 --fault-seed 7
   export UGC_TEST_FAULT_SERVER="$address"
 
-  node tests/support/blackhole.mjs >"$work/blackhole.out" &
+  node tests/support/blackhole.mjs >"$run/blackhole.out" &
   pids+=("$!")
   port=""
   for _ in $(seq 100); do
-    port="$(cat "$work/blackhole.out" 2>/dev/null || true)"
+    port="$(cat "$run/blackhole.out" 2>/dev/null || true)"
     [ -n "$port" ] && break
     sleep 0.1
   done
@@ -94,17 +106,20 @@ run_engine() {
   esac
 }
 
-failed=()
 summary=()
 for engine in "${engines[@]}"; do
   echo "==> browser tests in $engine"
-  start_servers
+  start_servers "$engine"
   started=$(date +%s)
   if run_engine "$engine"; then
     summary+=("$engine: passed in $(( $(date +%s) - started )) s")
+    stop_servers
+    rm -rf "$run"
   else
-    summary+=("$engine: FAILED after $(( $(date +%s) - started )) s")
+    summary+=("$engine: FAILED after $(( $(date +%s) - started )) s (servers' logs: $run)")
     failed+=("$engine")
+    stop_servers
+    rm -rf "$run/main" "$run/faulty" # the uploaded files; the logs stay
   fi
 done
 printf '==> %s\n' "${summary[@]}"
