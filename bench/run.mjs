@@ -271,9 +271,12 @@ async function renderers(browserCdp) {
 
 function measureSize() {
   // The JS a page loads: the entry and the modules it imports (the
-  // loader, the codes, wasm-bindgen's glue), gzipped together. Not the
-  // inline copy of the .wasm, fetched only where the .wasm is not found.
-  const js = ["vod_ugc_upload.js", "vod_ugc_upload_load.js", "vod_ugc_upload_codes.js", "vod_ugc_upload_bg.js"];
+  // loader, the codes, wasm-bindgen's glue and the snippets the glue
+  // imports, e.g. the hash cache's IndexedDB code), gzipped together. Not
+  // the inline copy of the .wasm, fetched only where the .wasm is not found.
+  const glue = readFileSync(path.join(PKG, "vod_ugc_upload_bg.js"), "utf8");
+  const snippets = [...glue.matchAll(/from '\.\/(snippets\/[^']+\.js)'/g)].map((m) => m[1]);
+  const js = ["vod_ugc_upload.js", "vod_ugc_upload_load.js", "vod_ugc_upload_codes.js", "vod_ugc_upload_bg.js", ...snippets];
   const out = {};
   for (const [key, files] of [["wasm", ["vod_ugc_upload_bg.wasm"]], ["js", js]]) {
     const bytes = Buffer.concat(files.map((name) => readFileSync(path.join(PKG, name))));
@@ -611,7 +614,8 @@ function buildTable(res, opts) {
     row(js.name, `${fmtInt(js.raw)} B raw, ${kb(js.gzip)} gzip`);
     row("together", `${fmtInt(wasm.raw + js.raw)} B raw, ${kb(gz)} gzip`,
       `Tencent's current SDK: ${kb(TENCENT_SDK_GZIP)} gzip (${pct(gz / TENCENT_SDK_GZIP)} of it)`,
-      target("≤ 30 KB gzip", gz <= 30_000, `${kb(gz)} gzip`));
+      // Issue 13: ≤ 40 KB gzip for the .wasm and the JS together (issue 5 had 30).
+      target("≤ 40 KB gzip", gz <= 40_000, `${kb(gz)} gzip`));
   }
 
   if (res.hash) {
@@ -823,8 +827,9 @@ async function main() {
   }
   const needed = [["the package (npm run build)", path.join(PKG, "vod_ugc_upload.js")], ["the server (npm run build)", SERVER_BIN], ["Chromium", CHROMIUM],
     ...PEERS.map(([from]) => [`${from} (npm ci)`, path.join(ROOT, from)])];
-  // The server section alone needs only the server.
-  for (const [what, p] of opts.only.every((s) => s === "server") ? needed.slice(1, 2) : needed) {
+  // The server section alone needs only the server; the size section alone, only the package.
+  const only = (section) => opts.only.every((s) => s === section);
+  for (const [what, p] of only("server") ? needed.slice(1, 2) : only("size") ? needed.slice(0, 1) : needed) {
     if (!existsSync(p)) throw new Error(`missing ${what}: ${p}`);
   }
 
