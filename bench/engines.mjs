@@ -113,9 +113,9 @@ const WAYS = ["ours", "ours-stream", "ours-slices", "hash-wasm", "read", "read-s
  * Measures one engine: `{ version, byob, mem, disk, memory, mismatches }`;
  * speeds in MiB/s per way (runs), memory in bytes (runs).
  */
-export async function measureEngine(engine, { baseUrl, file, bigFile, size, expectedSha, bigSha, runs, slice, launchChromium, log }) {
+export async function measureEngine(engine, { baseUrl, file, bigFile, size, expectedSha, bigSha, runs, slice, launchChromium, log, upload }) {
   const e = await openEngine(engine, launchChromium);
-  const out = { engine, version: e.version, mem: {}, disk: {}, memory: [], mismatches: [] };
+  const out = { engine, version: e.version, mem: {}, disk: {}, memory: [], mismatches: [], upload: null };
   try {
     const load = async (path) => {
       await e.goto(`${baseUrl}/index.html`);
@@ -138,6 +138,7 @@ export async function measureEngine(engine, { baseUrl, file, bigFile, size, expe
         log(`${engine}: ${src} ${run < 0 ? "warm-up" : `run ${run + 1}/${runs}`} done`);
       }
     }
+    if (upload) out.upload = await measureUpload(e, engine, runs, upload, log);
     // Memory: hashFile of the 1 GiB disk File, a fresh page each run.
     for (let run = -1; run < Math.min(runs, 3); run++) {
       await load(bigFile);
@@ -154,6 +155,35 @@ export async function measureEngine(engine, { baseUrl, file, bigFile, size, expe
     await e.stop();
   }
   return out;
+}
+
+/**
+ * The upload of the disk File against plain `fetch` in this engine, as the
+ * upload section does it in Chromium (the page's `bench.upload` and
+ * `bench.baseline`, taking turns, new first bytes each run): `{ ours:
+ * [{total, hash}], baseline: [ms], runs, requested }`. `removeMedia(url)` deletes what
+ * a run stored; after the warm-up, only as many runs as fit in `budgetMs`.
+ */
+async function measureUpload(e, engine, runs, { removeMedia, budgetMs }, log) {
+  await e.run(`() => bench.prepareParts()`);
+  const r = { ours: [], baseline: [], runs, requested: runs };
+  for (let run = -1; run < r.runs; run++) {
+    const t = Date.now();
+    const ours = await e.run(`() => bench.upload("disk")`);
+    if (ours.instant || ours.partsUploaded === 0) throw new Error(`${engine}: the upload was instant: the bench must send new bytes every run`);
+    await removeMedia(ours.url);
+    await e.run(`() => bench.prepareBaseline("disk")`);
+    const base = await e.run(`() => bench.baseline()`);
+    await removeMedia(base.url);
+    log(`${engine}: upload ${run < 0 ? "warm-up" : `run ${run + 1}/${r.runs}`}: ours ${(ours.total / 1000).toFixed(2)} s ` +
+      `(hash ${(ours.hash / 1000).toFixed(2)} s), baseline ${(base.ms / 1000).toFixed(2)} s`);
+    if (run < 0) r.runs = Math.max(1, Math.min(runs, Math.floor(budgetMs / Math.max(1, Date.now() - t))));
+    else {
+      r.ours.push({ total: ours.total, hash: ours.hash });
+      r.baseline.push(base.ms);
+    }
+  }
+  return r;
 }
 
 const median = (xs) => {
@@ -209,5 +239,26 @@ export function engineRows(r, { row, section, target, mib, sliceLabel }) {
   row(`${r.version}: memory while \`hashFile\` reads a 1 GiB disk-backed File (peak growth of the browser's processes' RSS, sampled every 100 ms)`,
     `${f0(peak / MiB)} MiB${span(r.memory, (x) => f0(x / MiB))}`, `${r.memory.length} runs, a fresh page each`,
     target(`${label}: memory hashing 1 GiB ≤ 64 MiB`, peak <= 64 * MiB, `${f0(peak / MiB)} MiB`));
+  if (r.upload) uploadRows(r, label, { row, section, target, mib });
   if (r.mismatches.length) row("**DIGEST MISMATCHES**", r.mismatches.join("; "));
+}
+
+/** The upload's rows: ours' total, its phases, the baseline, and the target. */
+function uploadRows(r, label, { row, section, target, mib }) {
+  const u = r.upload;
+  const s2 = (ms) => (ms === null || !Number.isFinite(ms) ? "n/a" : `${(ms / 1000).toFixed(2)} s`);
+  const rate = (ms) => `${f0(mib / (ms / 1000))} MiB/s`;
+  const total = median(u.ours.map((o) => o.total));
+  const hash = median(u.ours.map((o) => o.hash));
+  const phase = median(u.ours.map((o) => o.total - o.hash));
+  const base = median(u.baseline);
+  const fewer = u.runs < u.requested ? ` [${u.runs} run${u.runs > 1 ? "s" : ""}: time budget]` : "";
+  section(`${r.version}: upload of ${mib} MiB (a disk-backed File) to vod-ugc-server on loopback, 1 MiB parts, 4 in flight${fewer}`);
+  row("ours: total, `upload()` call to result", `${s2(total)}${span(u.ours.map((o) => o.total), s2)}`, rate(total),
+    target(`${label}: upload total ≤ 1.2 × (hash phase + baseline)`, total <= 1.2 * (hash + base), `${f2(total / (hash + base))} ×`));
+  row("ours: hash phase (\"hash\" stage reaches its total)", `${s2(hash)}${span(u.ours.map((o) => o.hash), s2)}`, rate(hash));
+  row("ours: upload phase (hash done to result)", `${s2(phase)}${span(u.ours.map((o) => o.total - o.hash), s2)}`,
+    `${rate(phase)}; ${f2(phase / base)} × baseline`);
+  row("baseline: plain `fetch`, 4 in flight, MD5s precomputed: signature, Init, parts, Finish",
+    `${s2(base)}${span(u.baseline, s2)}`, `${rate(base)}; ${u.baseline.length} run(s)`);
 }
