@@ -234,8 +234,11 @@ test("Vite: dev server, no configuration", async (t) => {
   let output = "";
   vite.stdout.on("data", (d) => { output += d; });
   vite.stderr.on("data", (d) => { output += d; });
+  // Vite colours its banner whenever CI is set (picocolors), and puts the
+  // port itself in bold: read the text without the escape sequences.
+  const plain = () => output.replace(/\x1b\[[0-9;]*m/g, "");
   try {
-    await waitFor(() => output.includes(`127.0.0.1:${port}`), 30_000, () => `vite did not start:\n${output}`);
+    await waitFor(() => plain().includes(`127.0.0.1:${port}`), 30_000, () => `vite did not start:\n${plain()}`);
     const file = await randomFile("vite-dev.bin");
     const { outcome, responses } = await uploadInPage(`http://127.0.0.1:${port}/?server=${encodeURIComponent(srv.url)}`, file);
     await assertUploaded(outcome, file);
