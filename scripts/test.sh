@@ -2,7 +2,7 @@
 # npm test: set up what is missing, then run every test, in order:
 #   1. cargo test --workspace        (protocol core, signature, server)
 #   2. build pkg/ and the server     (scripts/build.sh)
-#   3. scripts/test-browser.sh       (the wasm module in headless Chromium)
+#   3. scripts/test-browser.sh       (the wasm module in Chromium, Firefox and WebKit)
 #   4. node --test tests/e2e/        (the demo page against the real server)
 #   5. node --test tests/consumers/  (the packed package in Vite, webpack, esbuild,
 #                                     plain-page and Node.js apps, the CLI, tsc --strict)
@@ -26,12 +26,8 @@ cargo test --workspace
 step "build"
 bash scripts/build.sh
 
-if [ -f scripts/test-browser.sh ]; then
-  step "browser tests of the wasm module (scripts/test-browser.sh)"
-  bash scripts/test-browser.sh
-else
-  step "scripts/test-browser.sh not present yet: skipped"
-fi
+step "browser tests of the wasm module (scripts/test-browser.sh)"
+bash scripts/test-browser.sh
 
 step "end-to-end tests (tests/e2e)"
 node --test --test-concurrency=1 tests/e2e/
