@@ -6,6 +6,11 @@
 //! numbers as their source text, so that a field can read them as an
 //! integer or keep them as a string, as the answers' tolerant parsing
 //! wants. The writer escapes strings as `serde_json` does.
+//!
+//! The reader slices its text with `str::get`, never `text[a..b]`: each
+//! index is at an ASCII byte, so `get` never refuses one, and a slice
+//! that cannot panic keeps `core`'s slicing panic and the formatting it
+//! pulls in out of the wasm module (issue 13, the package's size).
 
 use std::borrow::Cow;
 
@@ -82,7 +87,7 @@ fn integer(text: &str) -> Option<i64> {
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
     let (mantissa, exponent) = match rest.find(['e', 'E']) {
-        Some(at) => (&rest[..at], exponent(&rest[at + 1..])?),
+        Some(at) => (rest.get(..at)?, exponent(rest.get(at + 1..)?)?),
         None => (rest, 0),
     };
     let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
@@ -127,8 +132,8 @@ fn integer(text: &str) -> Option<i64> {
 /// zero, so a longer exponent means the same as a clamped one.
 fn exponent(text: &str) -> Option<i32> {
     let (negative, digits) = match text.as_bytes().first()? {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
+        b'-' => (true, text.get(1..)?),
+        b'+' => (false, text.get(1..)?),
         _ => (false, text),
     };
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -161,7 +166,7 @@ impl<'a> Parser<'a> {
     }
 
     fn literal(&mut self, word: &str, value: Value<'a>) -> Option<Value<'a>> {
-        self.text[self.at..].starts_with(word).then(|| {
+        self.text.get(self.at..)?.starts_with(word).then(|| {
             self.at += word.len();
             value
         })
@@ -257,7 +262,7 @@ impl<'a> Parser<'a> {
             }
         }
         debug_assert!(self.at <= bytes.len());
-        Some(Value::Number(&self.text[start..self.at]))
+        self.text.get(start..self.at).map(Value::Number)
     }
 
     fn string(&mut self) -> Option<Cow<'a, str>> {
@@ -267,7 +272,7 @@ impl<'a> Parser<'a> {
         loop {
             match self.peek()? {
                 b'"' => {
-                    let text = &self.text[start..self.at];
+                    let text = self.text.get(start..self.at)?;
                     self.at += 1;
                     return Some(Cow::Borrowed(text));
                 }
@@ -276,9 +281,9 @@ impl<'a> Parser<'a> {
                 _ => self.at += 1,
             }
         }
-        let mut out = String::from(&self.text[start..self.at]);
+        let mut out = String::from(self.text.get(start..self.at)?);
         loop {
-            let rest = &self.text[self.at..];
+            let rest = self.text.get(self.at..)?;
             let c = rest.chars().next()?;
             self.at += c.len_utf8();
             match c {
@@ -311,7 +316,7 @@ impl<'a> Parser<'a> {
         if !(0xD800..0xE000).contains(&first) {
             return char::from_u32(first);
         }
-        if first >= 0xDC00 || !self.text[self.at..].starts_with("\\u") {
+        if first >= 0xDC00 || !self.text.get(self.at..)?.starts_with("\\u") {
             return None;
         }
         self.at += 2;

@@ -2,6 +2,7 @@
 //! three calls, so that the retry rules live in one place (the engine).
 
 use crate::protocol::Answer;
+use crate::text;
 
 /// The outcome of one request, as the engine sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,10 +55,11 @@ fn describe_body(content_type: &str, body: &[u8]) -> String {
     }
     let text = String::from_utf8_lossy(&body[..body.len().min(60)]);
     let snippet: String = text.chars().filter(|c| !c.is_control()).collect();
-    match content_type.split(';').next().unwrap_or("").trim() {
-        "" => format!("a body starting {:?}", snippet.trim()),
-        kind => format!("{kind} starting {:?}", snippet.trim()),
-    }
+    let kind = match content_type.split(';').next().unwrap_or("").trim() {
+        "" => "a body",
+        kind => kind,
+    };
+    [kind, " starting ", &text::quoted(snippet.trim())].concat()
 }
 
 #[cfg(test)]

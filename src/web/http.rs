@@ -39,7 +39,8 @@ impl Drop for AbortOnDrop {
 /// never from the error's name: engines differ in what an aborted fetch
 /// rejects with.
 pub async fn send(method: &str, url: &str, body: Option<&Blob>, stall_ms: f64) -> Reply {
-    let controller = AbortController::new().expect("AbortController is available");
+    let controller =
+        AbortController::new().unwrap_or_else(|_| unreachable!("AbortController is available"));
     let guard = AbortOnDrop(controller);
     let init = RequestInit::new();
     init.set_method(method);

@@ -254,19 +254,24 @@ async fn sign(
             client_code::SIGNATURE_FAILED,
             can_retry,
             Stage::Sign,
-            format!("getSignature {detail}. It must return (or resolve to) the signature string from your backend."),
+            [
+                "getSignature ",
+                &detail,
+                ". It must return (or resolve to) the signature string from your backend.",
+            ]
+            .concat(),
         ))
     };
     let returned = get_signature
         .call1(&JsValue::UNDEFINED, &info)
-        .map_err(|e| failed(format!("threw {}", js::describe_thrown(&e)), true))?;
+        .map_err(|e| failed(["threw ", &js::describe_thrown(&e)].concat(), true))?;
     let mut settled = JsFuture::from(Promise::resolve(&returned));
     let value = std::future::poll_fn(|cx| {
         if watch.poll_aborted(cx).is_ready() {
             return Poll::Ready(Err(Stop::Aborted));
         }
         settled.poll_unpin(cx).map(|result| {
-            result.map_err(|e| failed(format!("rejected with {}", js::describe_thrown(&e)), true))
+            result.map_err(|e| failed(["rejected with ", &js::describe_thrown(&e)].concat(), true))
         })
     })
     .await?;
@@ -274,7 +279,12 @@ async fn sign(
         Some(signature) if !signature.trim().is_empty() => Ok(signature.trim().to_owned()),
         Some(_) => Err(failed("returned an empty string".into(), false)),
         None => Err(failed(
-            format!("returned {} instead of a string", js::to_js_string(&value)),
+            [
+                "returned ",
+                &js::to_js_string(&value),
+                " instead of a string",
+            ]
+            .concat(),
             false,
         )),
     }

@@ -30,6 +30,7 @@ use web_sys::Blob;
 
 use super::js::{self, ObjectBuilder};
 use super::wake::AbortWatch;
+use crate::text;
 
 /// Bytes per buffer the Worker fills: what the page hashes in one task.
 const BUFFER: u64 = 4 << 20;
@@ -366,10 +367,16 @@ impl Reader {
                     return Ok(Some(chunk));
                 }
                 None if matches!(self.source, Source::Page { .. }) => {
-                    return Err(ReadError::Unreadable(format!(
-                        "the file ended after {} of {} bytes",
-                        self.delivered, self.size
-                    )))
+                    return Err(ReadError::Unreadable(
+                        [
+                            "the file ended after ",
+                            &text::uint(self.delivered),
+                            " of ",
+                            &text::uint(self.size),
+                            " bytes",
+                        ]
+                        .concat(),
+                    ))
                 }
                 None => {
                     // The Worker failed: read the rest on the page.

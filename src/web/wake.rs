@@ -94,7 +94,7 @@ impl AbortWatch {
             } else {
                 signal
                     .add_event_listener_with_callback("abort", trigger.function())
-                    .expect("an AbortSignal takes listeners");
+                    .unwrap_or_else(|_| unreachable!("an AbortSignal takes listeners"));
             }
         }
         AbortWatch { trigger, signal }
