@@ -29,6 +29,8 @@ const PKG = path.join(ROOT, "pkg");
 // Timed runs per figure by default, and the fewest a time budget leaves: the
 // medians the targets are judged on, and issue 13's "three runs in a row".
 const DEFAULT_RUNS = IN_A_ROW;
+// The most a full run with the defaults should take on a 2-core machine (issue 13).
+const PLAN_MS = 15 * 60_000;
 // Time budgets of the slow sections' timed runs beyond the first
 // DEFAULT_RUNS (with --runs 5, a slow machine would otherwise take an hour):
 // see runsWithin. A full run with the defaults spends about 10 minutes on a
@@ -990,6 +992,10 @@ async function main() {
     info.loadEnd = os.loadavg()[0].toFixed(2);
     const elapsed = Date.now() - started;
     info.times = timesLine(times, elapsed);
+    if (opts.defaults && elapsed > PLAN_MS) {
+      log(`note: ${seconds(elapsed)} is over the plan of ${PLAN_MS / 60_000} minutes for a full run: ` +
+        `load average ${info.loadStart} → ${os.loadavg()[0].toFixed(2)} (other work on the machine; compare the section times)`);
+    }
     const { table, targets } = buildTable(res, opts);
     console.log(`vod-ugc-upload benchmark: ${info.browser}, ${info.model} (nproc ${info.nproc}), load ${info.loadStart} → ${info.loadEnd}, ` +
       `commit ${info.commit}; median of ${opts.runs} runs after a warm-up; ${Math.round(elapsed / 1000)} s\n`);
