@@ -285,7 +285,7 @@ function measureSize() {
   // imports, e.g. the hash cache's IndexedDB code), gzipped together. Not
   // the inline copy of the .wasm, fetched only where the .wasm is not found.
   const glue = readFileSync(path.join(PKG, "vod_ugc_upload_bg.js"), "utf8");
-  const snippets = [...glue.matchAll(/from '\.\/(snippets\/[^']+\.js)'/g)].map((m) => m[1]);
+  const snippets = [...glue.matchAll(/from\s*["']\.\/(snippets\/[^"']+\.js)["']/g)].map((m) => m[1]);
   const js = ["vod_ugc_upload.js", "vod_ugc_upload_load.js", "vod_ugc_upload_codes.js", "vod_ugc_upload_bg.js", ...snippets];
   const out = {};
   for (const [key, files] of [["wasm", ["vod_ugc_upload_bg.wasm"]], ["js", js]]) {
