@@ -8,7 +8,7 @@
 #   - the Rust target wasm32-unknown-unknown          (rustup)
 #   - wasm-bindgen-cli at exactly Cargo.lock's version (cargo install)
 #   - wasm-pack                                         (cargo install)
-#   - the npm devDependencies (binaryen's wasm-opt, playwright-core)
+#   - the npm devDependencies (binaryen's wasm-opt, esbuild, playwright-core)
 #     with `npm ci`, when node_modules is missing or package-lock.json changed
 #   with --for-tests only:
 #   - Debian's chromium + chromium-driver, firefox-esr, webkit2gtk-driver,
