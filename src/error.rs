@@ -2,8 +2,8 @@
 //! client's own (-2000x), with the stage they happened in and a message that
 //! tells a person what to do about it.
 
+use crate::json;
 use crate::protocol::{code, Answer};
-use crate::text;
 
 /// Client codes, from the public API contract.
 pub mod client_code {
@@ -152,7 +152,7 @@ impl UploadError {
             [
                 stage.call(),
                 " was refused with code ",
-                &text::int(answer.code),
+                &json::int_text(answer.code),
                 " (",
                 code::describe(answer.code),
                 ")",

@@ -413,6 +413,29 @@ pub fn push_unsigned(out: &mut String, mut value: u64) {
     }
 }
 
+/// `value` in decimal, for messages: as `{}` writes it, without `core::fmt`.
+pub fn uint_text(value: u64) -> String {
+    let mut out = String::new();
+    push_unsigned(&mut out, value);
+    out
+}
+
+/// `value` in decimal, for messages: as `{}` writes it, without `core::fmt`.
+pub fn int_text(value: i64) -> String {
+    let mut out = String::new();
+    push_integer(&mut out, value);
+    out
+}
+
+/// `value` in double quotes, escaped as a JSON string: how messages quote
+/// a name or a URL (`{:?}` would pull `Debug` and the Unicode tables it
+/// needs into the wasm module).
+pub fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    write_string(&mut out, value);
+    out
+}
+
 /// Appends `value` as a JSON string, escaped as `serde_json` does.
 pub fn write_string(out: &mut String, value: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -532,6 +555,18 @@ mod tests {
         let mut out = String::new();
         push_unsigned(&mut out, u64::MAX);
         assert_eq!(out, u64::MAX.to_string());
+    }
+
+    #[test]
+    fn numbers_and_quotes_for_messages() {
+        for n in [0, 9, 10, 1_048_576, u64::MAX] {
+            assert_eq!(uint_text(n), n.to_string());
+        }
+        for n in [0, -1, -20001, i64::MIN, i64::MAX] {
+            assert_eq!(int_text(n), n.to_string());
+        }
+        assert_eq!(quoted(r#"say "hi" \ C:\"#), r#""say \"hi\" \\ C:\\""#);
+        assert_eq!(quoted("été\n"), "\"été\\n\"");
     }
 
     #[test]

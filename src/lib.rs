@@ -22,16 +22,6 @@ pub mod progress;
 pub mod protocol;
 pub mod reply;
 pub mod signature;
-pub mod text;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
-
-/// The wasm module's allocator: Talc instead of Rust's default, dlmalloc,
-/// which was 7 KB of the module (issue 13: the package's size). The module
-/// is single-threaded (no `atomics`); the heap grows with the wasm memory
-/// and freed chunks are reused, so the hashing buffers, freed and taken
-/// again for every read, do not make the memory grow with the file.
-#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
-#[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

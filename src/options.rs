@@ -3,8 +3,8 @@
 //! typo in an app shows up at once instead of as a slow or odd upload.
 
 use crate::error::UploadError;
+use crate::json;
 use crate::protocol::{DEFAULT_ENDPOINT, PART_SIZES};
-use crate::text;
 
 /// Every option name `upload()` accepts; anything else is refused as a typo.
 pub const OPTION_NAMES: [&str; 10] = [
@@ -107,9 +107,9 @@ pub fn integer_option(name: &str, value: f64, (min, max): (u64, u64)) -> Result<
                 "option ",
                 name,
                 " must be an integer from ",
-                &text::uint(min),
+                &json::uint_text(min),
                 " to ",
-                &text::uint(max),
+                &json::uint_text(max),
                 ", not ",
                 &number_text(value),
             ]
@@ -128,9 +128,9 @@ impl Options {
                     return Err(UploadError::bad_input(
                         [
                             "option partSize must be ",
-                            &text::uint(PART_SIZES[0]),
+                            &json::uint_text(PART_SIZES[0]),
                             " or ",
-                            &text::uint(PART_SIZES[1]),
+                            &json::uint_text(PART_SIZES[1]),
                             ", not ",
                             &number_text(value),
                         ]
@@ -160,7 +160,7 @@ impl Options {
             return Err(UploadError::bad_input(
                 [
                     "option endpoint must be an http:// or https:// URL, not ",
-                    &text::quoted(endpoint),
+                    &json::quoted(endpoint),
                 ]
                 .concat(),
             ));

@@ -7,7 +7,6 @@
 //! public pages describing the protocol are not consistent; building is strict.
 
 use crate::json::{self, Value, Writer};
-use crate::text;
 
 /// The public endpoint of the real service.
 pub const DEFAULT_ENDPOINT: &str = "https://vod2.qcloud.com/v2/index.php";
@@ -152,8 +151,8 @@ impl InitQuery {
             Action::InitUploadUgc,
             &[
                 ("fileSha", &self.file_sha),
-                ("fileSize", &text::uint(self.file_size)),
-                ("dataSize", &text::uint(self.data_size)),
+                ("fileSize", &json::uint_text(self.file_size)),
+                ("dataSize", &json::uint_text(self.data_size)),
                 ("signature", &self.signature),
             ],
         )
@@ -167,8 +166,8 @@ impl PartQuery {
             Action::UploadPartUgc,
             &[
                 ("fileSha", &self.file_sha),
-                ("offset", &text::uint(self.offset)),
-                ("dataSize", &text::uint(self.data_size)),
+                ("offset", &json::uint_text(self.offset)),
+                ("dataSize", &json::uint_text(self.data_size)),
                 ("dataMd5", &self.data_md5),
                 ("signature", &self.signature),
             ],
@@ -284,7 +283,7 @@ impl Answer {
             json.string("url", url);
         }
         if let Some(size) = self.data_size {
-            json.raw("dataSize", &text::uint(size));
+            json.raw("dataSize", &json::uint_text(size));
         }
         if let Some(parts) = &self.list_parts {
             let mut list = String::from("[");
@@ -294,8 +293,8 @@ impl Answer {
                 }
                 let mut entry = Writer::object();
                 entry
-                    .raw("offset", &text::uint(part.offset))
-                    .raw("dataSize", &text::uint(part.data_size));
+                    .raw("offset", &json::uint_text(part.offset))
+                    .raw("dataSize", &json::uint_text(part.data_size));
                 if let Some(md5) = &part.data_md5 {
                     entry.string("dataMd5", md5);
                 }

@@ -1,8 +1,8 @@
 //! What came back from one request, classified once, the same way for the
 //! three calls, so that the retry rules live in one place (the engine).
 
+use crate::json;
 use crate::protocol::Answer;
-use crate::text;
 
 /// The outcome of one request, as the engine sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,7 +68,7 @@ fn describe_body(content_type: &str, body: &[u8]) -> String {
         Err(_) => return [kind, " that is not text"].concat(),
     };
     let snippet: String = text.chars().filter(|c| !c.is_control()).collect();
-    [kind, " starting ", &text::quoted(snippet.trim())].concat()
+    [kind, " starting ", &json::quoted(snippet.trim())].concat()
 }
 
 #[cfg(test)]

@@ -20,12 +20,12 @@
 use std::collections::VecDeque;
 
 use crate::error::{client_code, Stage, UploadError};
+use crate::json;
 use crate::options::{Options, MAX_RETRY_DELAY_MS};
 use crate::plan::{Part, PartPlan};
 use crate::progress::{Meter, Progress, ProgressStage, Waiting};
 use crate::protocol::{code, Answer};
 use crate::reply::Reply;
-use crate::text;
 
 /// A part to send. With `known_md5`, the server already holds a part at this
 /// offset: the adapter hashes the local part and, if the MD5 matches, reports
@@ -546,7 +546,7 @@ impl Engine {
             },
             other => self.fail(bad_answer(
                 Stage::Init,
-                &["unknown code ", &text::int(other)].concat(),
+                &["unknown code ", &json::int_text(other)].concat(),
             )),
         }
     }
@@ -595,7 +595,7 @@ impl Engine {
             }
             Settled::Answer(answer) => self.fail(bad_answer(
                 Stage::Part,
-                &["unknown code ", &text::int(answer.code)].concat(),
+                &["unknown code ", &json::int_text(answer.code)].concat(),
             )),
             Settled::Retry | Settled::Again => {
                 let Phase::Parts(parts) = &mut self.phase else {
@@ -662,7 +662,7 @@ impl Engine {
                     }
                     (code, ..) => self.fail(bad_answer(
                         Stage::Finish,
-                        &["code ", &text::int(code), " without fileId and url"].concat(),
+                        &["code ", &json::int_text(code), " without fileId and url"].concat(),
                     )),
                 }
             }
@@ -693,7 +693,7 @@ impl Engine {
             Err(_) => {
                 return self.fail(bad_answer(
                     Stage::Init,
-                    &["part size ", &text::uint(part_size)].concat(),
+                    &["part size ", &json::uint_text(part_size)].concat(),
                 ))
             }
         };
@@ -876,7 +876,7 @@ fn final_error(stage: Stage, reply: Reply, attempts: u64) -> UploadError {
     let tries = if attempts == 1 {
         "1 try".to_owned()
     } else {
-        [&text::uint(attempts), " tries"].concat()
+        [&json::uint_text(attempts), " tries"].concat()
     };
     match reply {
         Reply::Answer(answer) => UploadError::from_answer(stage, &answer),
@@ -887,7 +887,7 @@ fn final_error(stage: Stage, reply: Reply, attempts: u64) -> UploadError {
             [
                 call,
                 " failed: the server answered HTTP ",
-                &text::uint(status.into()),
+                &json::uint_text(status.into()),
                 " after ",
                 &tries,
                 ". It is overloaded or failing; try again later.",
@@ -901,7 +901,7 @@ fn final_error(stage: Stage, reply: Reply, attempts: u64) -> UploadError {
             [
                 call,
                 " failed: the server answered HTTP ",
-                &text::uint(status.into()),
+                &json::uint_text(status.into()),
                 " instead of an upload answer. Check the endpoint URL.",
             ]
             .concat(),

@@ -9,8 +9,8 @@ use web_sys::{AbortSignal, Blob, File};
 
 use super::js;
 use crate::error::UploadError;
+use crate::json;
 use crate::options::{Options, OPTION_NAMES};
-use crate::text;
 
 /// The file to upload and its name as the signature needs it.
 pub struct Input {
@@ -133,9 +133,9 @@ fn resolve_endpoint(endpoint: &str) -> Result<String, UploadError> {
         Err(_) if base.is_string() => Err(UploadError::bad_input(
             [
                 "Option endpoint ",
-                &text::quoted(endpoint),
+                &json::quoted(endpoint),
                 " is not a URL (resolved against ",
-                &text::quoted(&base.as_string().unwrap_or_default()),
+                &json::quoted(&base.as_string().unwrap_or_default()),
                 ").",
             ]
             .concat(),
@@ -143,7 +143,7 @@ fn resolve_endpoint(endpoint: &str) -> Result<String, UploadError> {
         Err(_) => Err(UploadError::bad_input(
             [
                 "Option endpoint ",
-                &text::quoted(endpoint),
+                &json::quoted(endpoint),
                 " is not an absolute URL, and there is no page \
                  to resolve it against here: give an http:// or https:// URL.",
             ]
@@ -175,7 +175,7 @@ fn check_names(value: &JsValue, known: &[&str]) -> Result<(), UploadError> {
             return Err(UploadError::bad_input(
                 [
                     "Unknown option ",
-                    &text::quoted(&key),
+                    &json::quoted(&key),
                     "; the options are ",
                     &known.join(", "),
                     ".",

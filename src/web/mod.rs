@@ -328,3 +328,12 @@ fn stop_to_js(stop: Stop, watch: &AbortWatch) -> JsValue {
         }
     }
 }
+
+/// The module's allocator: Talc instead of Rust's default on wasm32,
+/// dlmalloc, which was 7 KB of the module (issue 13: the package's size).
+/// The module is single-threaded (no `atomics`); the heap grows with the
+/// wasm memory and freed chunks are reused, so the hashing buffers, freed
+/// and taken again for every read, do not make the memory grow with the file.
+#[cfg(not(target_feature = "atomics"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

@@ -30,7 +30,7 @@ use web_sys::Blob;
 
 use super::js::{self, ObjectBuilder};
 use super::wake::AbortWatch;
-use crate::text;
+use crate::json;
 
 /// Bytes per buffer the Worker fills: what the page hashes in one task.
 const BUFFER: u64 = 4 << 20;
@@ -370,9 +370,9 @@ impl Reader {
                     return Err(ReadError::Unreadable(
                         [
                             "the file ended after ",
-                            &text::uint(self.delivered),
+                            &json::uint_text(self.delivered),
                             " of ",
-                            &text::uint(self.size),
+                            &json::uint_text(self.size),
                             " bytes",
                         ]
                         .concat(),
