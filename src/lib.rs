@@ -22,6 +22,7 @@ pub mod progress;
 pub mod protocol;
 pub mod reply;
 pub mod signature;
+pub mod transfer;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

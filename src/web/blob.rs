@@ -1,13 +1,8 @@
 //! Reading a `Blob`: the pass over the whole file (slices from [`Reader`],
 //! hashed in steps of at most 4 MiB: the SHA-1, and for an upload the
-//! parts' MD5s), and single reads of a part.
+//! parts' MD5s).
 
-use std::task::Poll;
-
-use futures_util::FutureExt;
-use js_sys::{ArrayBuffer, Uint8Array};
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
+use js_sys::Uint8Array;
 use web_sys::Blob;
 
 use super::js;
@@ -22,30 +17,6 @@ const HASH_STEP: usize = 4 << 20;
 /// Longest run of hashing steps in one task: then the page gets a turn
 /// (a task over 50 ms is a "long task" that makes the page feel stuck).
 const TASK_BUDGET_MS: f64 = 10.0;
-
-/// Reads `start..end` of `blob` (one part), or stops at the abort.
-pub async fn read(
-    blob: &Blob,
-    start: u64,
-    end: u64,
-    abort: &AbortWatch,
-) -> Result<ArrayBuffer, ReadError> {
-    let slice = blob
-        .slice_with_f64_and_f64(start as f64, end as f64)
-        .map_err(|e| ReadError::Unreadable(js::describe_thrown(&e)))?;
-    let mut read = JsFuture::from(slice.array_buffer());
-    std::future::poll_fn(|cx| {
-        if abort.poll_aborted(cx).is_ready() {
-            return Poll::Ready(Err(ReadError::Aborted));
-        }
-        read.poll_unpin(cx).map(|result| {
-            result
-                .map(|buffer| buffer.unchecked_into())
-                .map_err(|e| ReadError::Unreadable(js::describe_thrown(&e)))
-        })
-    })
-    .await
-}
 
 /// What the pass over the whole file computes.
 pub struct Hashes {

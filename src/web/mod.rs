@@ -5,14 +5,12 @@
 
 mod blob;
 mod cache;
-mod http;
 mod input;
 mod js;
 mod progress;
 mod reader;
 mod upload;
 mod wake;
-mod xhr;
 
 use std::task::Poll;
 
@@ -24,7 +22,7 @@ use wasm_bindgen_futures::JsFuture;
 use self::blob::ReadError;
 use self::cache::HashCache;
 use self::js::ObjectBuilder;
-use self::upload::{unreadable, Checks, Session, Stop};
+use self::upload::{Session, Stop};
 use self::wake::AbortWatch;
 use crate::cache::is_stale_refusal;
 use crate::engine::Outcome;
@@ -33,6 +31,7 @@ use crate::hash::PartMd5s;
 use crate::options::Options;
 use crate::progress::{Meter, ProgressStage};
 use crate::signature::split_file_name;
+use crate::transfer::{unreadable, Transfer};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPESCRIPT: &'static str = include_str!("api.d.ts");
@@ -135,7 +134,7 @@ impl Job<'_> {
                     break (file_sha, instant, false);
                 }
             }
-            match self.send(&file_sha, &part_md5s, remembered).await {
+            match self.send(&file_sha, part_md5s, remembered).await {
                 Ok(outcome) if remembered && outcome.instant => {
                     unconfirmed = Some((file_sha, outcome));
                 }
@@ -180,24 +179,32 @@ impl Job<'_> {
     async fn send(
         &self,
         file_sha: &str,
-        part_md5s: &PartMd5s,
+        part_md5s: PartMd5s,
         remembered: bool,
     ) -> Result<Outcome, Stop> {
-        let signature = sign(self.input, file_sha, &self.hooks.get_signature, self.watch).await?;
-        let session = Session {
-            input: self.input,
-            file_sha,
-            signature: signature.into(),
-            get_signature: &self.hooks.get_signature,
-            sent: Default::default(),
-            part_md5s: Some(part_md5s),
+        let get_signature = &self.hooks.get_signature;
+        let sign_info = sign_info(self.input, file_sha);
+        let signature = sign(get_signature, &sign_info, self.watch).await?;
+        let transfer = Transfer::new(
+            self.input.size,
+            self.options.clone(),
+            (js_sys::Math::random() * 2f64.powi(53)) as u64,
+            file_sha.to_owned(),
+            signature,
+            Some(part_md5s),
             remembered,
-            checks: Checks::default(),
-            options: self.options.clone(),
-            on_progress: self.hooks.on_progress.as_ref(),
-            abort: self.watch,
-        };
-        session.run().await
+        );
+        Session {
+            transfer,
+            blob: &self.input.blob,
+            stall_ms: self.options.timeout_ms as f64,
+            signal: self.watch.signal(),
+            get_signature: get_signature.clone(),
+            sign_info,
+            on_progress: self.hooks.on_progress.clone(),
+        }
+        .run()
+        .await
     }
 
     /// The "hash" stage of a remembered hash: one report, complete, and no
@@ -234,50 +241,65 @@ async fn hash(
     }
 }
 
-/// Asks the page's `getSignature` for the signature of this file.
-async fn sign(
-    input: &input::Input,
-    file_sha: &str,
-    get_signature: &js_sys::Function,
-    watch: &AbortWatch,
-) -> Result<String, Stop> {
+/// What `getSignature` is called with: `{f, ft, fs, fileName, fileSize}`.
+fn sign_info(input: &input::Input, file_sha: &str) -> JsValue {
     let (f, ft) = split_file_name(&input.file_name);
-    let info = ObjectBuilder::new()
+    ObjectBuilder::new()
         .set("f", f)
         .set("ft", ft)
         .set("fs", file_sha)
         .set("fileName", input.file_name.as_str())
         .set("fileSize", input.size as f64)
-        .build();
-    let failed = |detail: String, can_retry: bool| {
-        Stop::Failed(UploadError::new(
-            client_code::SIGNATURE_FAILED,
-            can_retry,
-            Stage::Sign,
-            format!("getSignature {detail}. It must return (or resolve to) the signature string from your backend."),
-        ))
-    };
-    let returned = get_signature
-        .call1(&JsValue::UNDEFINED, &info)
-        .map_err(|e| failed(format!("threw {}", js::describe_thrown(&e)), true))?;
-    let mut settled = JsFuture::from(Promise::resolve(&returned));
-    let value = std::future::poll_fn(|cx| {
+        .build()
+}
+
+/// Asks the page's `getSignature` for the signature of this file.
+async fn sign(
+    get_signature: &js_sys::Function,
+    info: &JsValue,
+    watch: &AbortWatch,
+) -> Result<String, Stop> {
+    let mut settled = JsFuture::from(call_signature(get_signature, info)?);
+    let result = std::future::poll_fn(|cx| {
         if watch.poll_aborted(cx).is_ready() {
             return Poll::Ready(Err(Stop::Aborted));
         }
-        settled.poll_unpin(cx).map(|result| {
-            result.map_err(|e| failed(format!("rejected with {}", js::describe_thrown(&e)), true))
-        })
+        settled.poll_unpin(cx).map(Ok)
     })
     .await?;
+    signature_of(result)
+}
+
+/// Calls `getSignature(info)`: the promise of what it returns.
+fn call_signature(get_signature: &js_sys::Function, info: &JsValue) -> Result<Promise, Stop> {
+    get_signature
+        .call1(&JsValue::UNDEFINED, info)
+        .map(|returned| Promise::resolve(&returned))
+        .map_err(|e| signature_failed(format!("threw {}", js::describe_thrown(&e)), true))
+}
+
+/// The signature from what `getSignature`'s promise settled with.
+fn signature_of(settled: Result<JsValue, JsValue>) -> Result<String, Stop> {
+    let value = settled.map_err(|e| {
+        signature_failed(format!("rejected with {}", js::describe_thrown(&e)), true)
+    })?;
     match value.as_string() {
         Some(signature) if !signature.trim().is_empty() => Ok(signature.trim().to_owned()),
-        Some(_) => Err(failed("returned an empty string".into(), false)),
-        None => Err(failed(
+        Some(_) => Err(signature_failed("returned an empty string".into(), false)),
+        None => Err(signature_failed(
             format!("returned {} instead of a string", js::to_js_string(&value)),
             false,
         )),
     }
+}
+
+fn signature_failed(detail: String, can_retry: bool) -> Stop {
+    Stop::Failed(UploadError::new(
+        client_code::SIGNATURE_FAILED,
+        can_retry,
+        Stage::Sign,
+        format!("getSignature {detail}. It must return (or resolve to) the signature string from your backend."),
+    ))
 }
 
 /// The caller's `options.signal`, when it is an AbortSignal. Read before the

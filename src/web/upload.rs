@@ -1,33 +1,37 @@
-//! Runs the engine in the browser: starts what it asks for (fetches, part
-//! reads, a fresh signature), feeds back what ends, the bytes parts have
-//! sent and the browser going offline or online, waits for retries,
-//! reports progress and stops everything on abort. No protocol decision is
-//! taken here.
+//! Runs one upload's requests ([`Transfer`], sans I/O) in the browser: a
+//! small JavaScript driver (`driver.js`) performs the effects (requests
+//! with `XMLHttpRequest` or `fetch` and their stall limit, reads of the
+//! file, the retry timer, the `AbortSignal`, the online and offline events)
+//! and feeds what ends back through the methods of [`Requests`]. Awaiting
+//! I/O there, instead of in Rust futures, keeps the module small: no state
+//! machine per request, no executor. No protocol decision is taken here
+//! nor in the driver.
 
-use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Poll, Waker};
+use std::cell::RefCell;
+use std::rc::Rc;
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
-use futures_util::FutureExt;
-use js_sys::{Function, Uint8Array};
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, Blob};
 
-use super::blob::{self, ReadError};
-use super::cache::check_parts;
-use super::http::send;
-use super::input::Input;
+use super::js::{self, ObjectBuilder};
 use super::progress::report;
-use super::wake::{sleep, AbortWatch, OnlineWatch};
-use super::{js, xhr};
-use crate::engine::{Engine, Outcome, PartJob, PartReply, Step};
-use crate::error::{client_code, Stage, UploadError};
-use crate::hash::md5::DIGEST_LEN;
-use crate::hash::{Md5, PartMd5s};
-use crate::options::Options;
-use crate::plan::Part;
-use crate::protocol::{to_hex, FinishQuery, InitQuery, PartQuery};
+use crate::engine::Outcome;
+use crate::error::UploadError;
 use crate::reply::Reply;
+use crate::transfer::{Effect, Target, Transfer};
+
+#[wasm_bindgen(module = "/src/web/driver.js")]
+extern "C" {
+    /// Performs `requests`' effects until it ends; resolves then.
+    fn drive(
+        requests: Requests,
+        blob: &Blob,
+        stall_ms: f64,
+        signal: Option<AbortSignal>,
+    ) -> Promise;
+}
 
 /// Why an upload stopped without a result.
 pub enum Stop {
@@ -41,308 +45,185 @@ impl From<UploadError> for Stop {
     }
 }
 
-/// Everything the requests of one upload share.
+/// What the driver performs for one upload with known hashes, and how it
+/// ends.
 pub struct Session<'a> {
-    pub input: &'a Input,
-    pub file_sha: &'a str,
-    /// The signature requests carry now: replaced when it expired and
-    /// `getSignature` gave a fresh one.
-    pub signature: RefCell<String>,
-    pub get_signature: &'a Function,
-    /// The parts' MD5s from the hashing pass (for the part size asked for).
-    pub part_md5s: Option<&'a PartMd5s>,
-    /// The hashes are remembered ones (the hash cache), not computed from
-    /// the file now: parts the server holds are checked (see [`Checks`]).
-    pub remembered: bool,
-    pub checks: Checks,
-    pub options: Options,
-    pub on_progress: Option<&'a Function>,
-    pub abort: &'a AbortWatch,
-    /// Body bytes sent by parts in flight, for the engine.
-    pub sent: SentFeed,
-}
-
-/// Bytes sent inside parts, as the requests' events report them, queued for
-/// the upload loop (which owns the engine) and waking it.
-#[derive(Default)]
-pub struct SentFeed {
-    news: RefCell<Vec<(u64, u64)>>,
-    waker: RefCell<Option<Waker>>,
-}
-
-impl SentFeed {
-    fn push(&self, index: u64, sent: u64) {
-        self.news.borrow_mut().push((index, sent));
-        if let Some(waker) = self.waker.borrow_mut().take() {
-            waker.wake();
-        }
-    }
-
-    fn poll_news(&self, cx: &mut std::task::Context<'_>) -> Poll<Vec<(u64, u64)>> {
-        let news = std::mem::take(&mut *self.news.borrow_mut());
-        if news.is_empty() {
-            *self.waker.borrow_mut() = Some(cx.waker().clone());
-            Poll::Pending
-        } else {
-            Poll::Ready(news)
-        }
-    }
-}
-
-/// Parts the server holds that were skipped on a remembered MD5, waiting
-/// to be read back and compared ([`Engine::on_checked`]): one check runs
-/// at a time, beside the part uploads.
-#[derive(Default)]
-pub struct Checks {
-    waiting: RefCell<Vec<(Part, [u8; DIGEST_LEN])>>,
-    running: Cell<bool>,
-}
-
-/// How a request started by the engine ended.
-enum Completion {
-    Init(Reply),
-    Part(u64, PartReply),
-    Finish(Reply),
-    /// `getSignature` gave a fresh signature.
-    Signed(String),
-    /// `getSignature` failed.
-    Stopped(Stop),
-    /// Parts checked: (index, still the remembered bytes).
-    Checked(Vec<(u64, bool)>),
-    /// A part could not be read from the file.
-    Unreadable(String),
-    Aborted,
-}
-
-type Request<'a> = Pin<Box<dyn Future<Output = Completion> + 'a>>;
-
-/// What woke the loop.
-enum Event {
-    Ended(Completion),
-    /// Bytes sent inside parts: (part index, bytes sent).
-    Sent(Vec<(u64, u64)>),
-    /// The browser went online or offline.
-    Connectivity,
-    Wake,
-    Abort,
+    pub transfer: Transfer,
+    pub blob: &'a Blob,
+    pub stall_ms: f64,
+    pub signal: Option<AbortSignal>,
+    pub get_signature: Function,
+    /// What `getSignature` is called with.
+    pub sign_info: JsValue,
+    pub on_progress: Option<Function>,
 }
 
 impl Session<'_> {
-    pub async fn run(&self) -> Result<Outcome, Stop> {
-        let mut engine = Engine::new(
-            self.input.size,
-            self.options.clone(),
-            (js_sys::Math::random() * 2f64.powi(53)) as u64,
-        );
-        let online = OnlineWatch::new();
-        engine.set_online(online.online(), js::now());
-        let use_xhr = xhr::available();
-        let mut requests: FuturesUnordered<Request<'_>> = FuturesUnordered::new();
-        loop {
-            let wake_at = loop {
-                match engine.poll(js::now()) {
-                    Step::Init { part_size } => requests.push(Box::pin(self.init(part_size))),
-                    Step::Part(job) => requests.push(Box::pin(self.part(job, use_xhr))),
-                    Step::Finish => requests.push(Box::pin(self.finish())),
-                    Step::Sign => requests.push(Box::pin(self.sign_again())),
-                    Step::Wait { until } => break until,
-                    Step::Done(outcome) => {
-                        self.flush_progress(&mut engine);
-                        return Ok(outcome);
-                    }
-                    Step::Failed(error) => return Err(Stop::Failed(error)),
-                    Step::Aborted => return Err(Stop::Aborted),
-                }
-            };
-            self.flush_progress(&mut engine);
-            if let Some(check) = self.next_check() {
-                requests.push(check);
-            }
-            let mut timer = wake_at.map(|at| sleep(at - js::now()));
-            let event = std::future::poll_fn(|cx| {
-                if self.abort.poll_aborted(cx).is_ready() {
-                    return Poll::Ready(Event::Abort);
-                }
-                if let Poll::Ready(Some(completion)) = requests.poll_next_unpin(cx) {
-                    return Poll::Ready(Event::Ended(completion));
-                }
-                if let Poll::Ready(news) = self.sent.poll_news(cx) {
-                    return Poll::Ready(Event::Sent(news));
-                }
-                if online.poll_changed(cx).is_ready() {
-                    return Poll::Ready(Event::Connectivity);
-                }
-                match timer.as_mut().map(|timer| timer.poll_unpin(cx)) {
-                    Some(Poll::Ready(())) => Poll::Ready(Event::Wake),
-                    _ => Poll::Pending,
-                }
-            })
-            .await;
-            let now = js::now();
-            // Whatever happened, the engine first learns whether the browser
-            // is online: a request that failed while offline spends no retry.
-            engine.set_online(online.online(), now);
-            match event {
-                Event::Ended(Completion::Init(reply)) => engine.on_init(reply, now),
-                Event::Ended(Completion::Part(index, reply)) => engine.on_part(index, reply, now),
-                Event::Ended(Completion::Finish(reply)) => engine.on_finish(reply, now),
-                Event::Ended(Completion::Signed(signature)) => {
-                    *self.signature.borrow_mut() = signature;
-                    engine.on_signature(now);
-                }
-                Event::Ended(Completion::Stopped(stop)) => return Err(stop),
-                Event::Ended(Completion::Checked(results)) => {
-                    self.checks.running.set(false);
-                    for (index, same) in results {
-                        engine.on_checked(index, same);
-                    }
-                }
-                Event::Ended(Completion::Unreadable(detail)) => {
-                    return Err(Stop::Failed(unreadable(Stage::Part, &detail)));
-                }
-                Event::Ended(Completion::Aborted) | Event::Abort => {
-                    engine.abort();
-                    // Dropping `requests` aborts every request still in flight.
-                    return Err(Stop::Aborted);
-                }
-                Event::Sent(news) => {
-                    for (index, sent) in news {
-                        engine.on_part_sent(index, sent, now);
-                    }
-                }
-                Event::Connectivity | Event::Wake => {}
-            }
-        }
-    }
-
-    /// A check of the parts waiting for one, unless one is running.
-    fn next_check(&self) -> Option<Request<'_>> {
-        let checks = &self.checks;
-        if checks.running.get() || checks.waiting.borrow().is_empty() {
-            return None;
-        }
-        checks.running.set(true);
-        let parts = checks.waiting.take();
-        Some(Box::pin(async move {
-            match check_parts(&self.input.blob, parts, self.abort).await {
-                Ok(results) => Completion::Checked(results),
-                Err(ReadError::Aborted) => Completion::Aborted,
-                Err(ReadError::Unreadable(detail)) => Completion::Unreadable(detail),
-            }
-        }))
-    }
-
-    fn flush_progress(&self, engine: &mut Engine) {
-        while let Some(progress) = engine.poll_progress() {
-            report(self.on_progress, &progress);
-        }
-    }
-
-    /// The stall limit of each request.
-    fn stall_ms(&self) -> f64 {
-        self.options.timeout_ms as f64
-    }
-
-    fn signature(&self) -> String {
-        self.signature.borrow().clone()
-    }
-
-    /// A GET call (InitUploadUGC, FinishUploadUGC) within the stall limit.
-    async fn get(&self, url: &str) -> Reply {
-        send("GET", url, None, self.stall_ms()).await
-    }
-
-    /// Asks `getSignature` again, with the same info, for a signature
-    /// that replaces the expired one.
-    async fn sign_again(&self) -> Completion {
-        match super::sign(self.input, self.file_sha, self.get_signature, self.abort).await {
-            Ok(signature) => Completion::Signed(signature),
-            Err(stop) => Completion::Stopped(stop),
-        }
-    }
-
-    async fn init(&self, part_size: u64) -> Completion {
-        let query = InitQuery {
-            file_sha: self.file_sha.to_owned(),
-            file_size: self.input.size,
-            data_size: part_size,
-            signature: self.signature(),
+    pub async fn run(self) -> Result<Outcome, Stop> {
+        let result = Rc::new(RefCell::new(None));
+        let requests = Requests {
+            transfer: self.transfer,
+            get_signature: self.get_signature,
+            sign_info: self.sign_info,
+            on_progress: self.on_progress,
+            result: result.clone(),
         };
-        Completion::Init(self.get(&query.url(&self.options.endpoint)).await)
-    }
-
-    /// Sends the part straight from the file (a `Blob` slice as the body:
-    /// no copy in JavaScript memory), unless the server already holds the
-    /// same bytes. Its MD5 comes from the hashing pass; only for a part
-    /// size the server fixed otherwise is the part read and hashed here.
-    /// With `use_xhr`, its bytes are reported as they are sent.
-    async fn part(&self, job: PartJob, use_xhr: bool) -> Completion {
-        let part = job.part;
-        let blob = &self.input.blob;
-        let hashed = self.part_md5s.and_then(|md5s| md5s.get(&part));
-        let data_md5 = match hashed {
-            Some(md5) => to_hex(&md5),
-            None => match blob::read(blob, part.offset, part.end(), self.abort).await {
-                Ok(buffer) => to_hex(&Md5::digest(&Uint8Array::new(&buffer).to_vec())),
-                Err(ReadError::Aborted) => return Completion::Aborted,
-                Err(ReadError::Unreadable(detail)) => return Completion::Unreadable(detail),
-            },
-        };
-        if job.known_md5.as_deref() == Some(data_md5.as_str()) {
-            return Completion::Part(part.index, self.stored(part, hashed));
-        }
-        let body = match blob.slice_with_f64_and_f64(part.offset as f64, part.end() as f64) {
-            Ok(body) => body,
-            Err(error) => return Completion::Unreadable(js::describe_thrown(&error)),
-        };
-        let query = PartQuery {
-            file_sha: self.file_sha.to_owned(),
-            offset: part.offset,
-            data_size: part.len,
-            data_md5,
-            signature: self.signature(),
-        };
-        let url = query.url(&self.options.endpoint);
-        let reply = if use_xhr {
-            xhr::post(&url, &body, self.stall_ms(), |sent| self.sent.push(part.index, sent)).await
-        } else {
-            send("POST", &url, Some(&body), self.stall_ms()).await
-        };
-        Completion::Part(part.index, PartReply::Sent(reply))
-    }
-
-    /// The server holds `part` with the MD5 we have for it: trusted when
-    /// computed from the file now, checked later when remembered.
-    fn stored(&self, part: Part, hashed: Option<[u8; DIGEST_LEN]>) -> PartReply {
-        match hashed {
-            Some(md5) if self.remembered => {
-                self.checks.waiting.borrow_mut().push((part, md5));
-                PartReply::RememberedMatch
-            }
-            _ => PartReply::AlreadyStored,
-        }
-    }
-
-    async fn finish(&self) -> Completion {
-        let query = FinishQuery {
-            file_sha: self.file_sha.to_owned(),
-            signature: self.signature(),
-        };
-        Completion::Finish(self.get(&query.url(&self.options.endpoint)).await)
+        // The driver resolves once the transfer has ended (`result` set).
+        let _ = JsFuture::from(drive(requests, self.blob, self.stall_ms, self.signal)).await;
+        let ended = result.borrow_mut().take();
+        ended.unwrap_or(Err(Stop::Aborted))
     }
 }
 
-/// The file could not be read: it was changed, moved or deleted since it
-/// was picked (the browser's `File` is a snapshot). The same `File` will not
-/// read again, so not retryable; picked again, it uploads, resuming where
-/// it stopped.
-pub fn unreadable(stage: Stage, detail: &str) -> UploadError {
-    UploadError::new(
-        client_code::FILE_UNREADABLE,
-        false,
-        stage,
-        format!(
-            "The file could not be read ({detail}): it was changed, moved or deleted since it was picked. Pick it again: the upload resumes where it stopped."
-        ),
-    )
+/// One upload's transfer, as the driver sees it. Targets are numbers there:
+/// a part's index, or [`INIT`], [`FINISH`], [`CHECK`].
+#[wasm_bindgen(skip_typescript)]
+pub struct Requests {
+    transfer: Transfer,
+    get_signature: Function,
+    sign_info: JsValue,
+    on_progress: Option<Function>,
+    result: Rc<RefCell<Option<Result<Outcome, Stop>>>>,
+}
+
+const INIT: f64 = -1.0;
+const FINISH: f64 = -2.0;
+const CHECK: f64 = -3.0;
+
+/// The effect kinds, as `driver.js` numbers them.
+const SEND: u32 = 0;
+const READ: u32 = 1;
+const SIGN: u32 = 2;
+const WAIT: u32 = 3;
+const END: u32 = 4;
+
+fn target(number: f64) -> Target {
+    match number {
+        INIT => Target::Init,
+        FINISH => Target::Finish,
+        CHECK => Target::Check,
+        index => Target::Part(index as u64),
+    }
+}
+
+fn number(target: Target) -> f64 {
+    match target {
+        Target::Init => INIT,
+        Target::Finish => FINISH,
+        Target::Check => CHECK,
+        Target::Part(index) => index as f64,
+    }
+}
+
+#[wasm_bindgen]
+impl Requests {
+    /// The next effect, as `{k, t, u, a, b, p}`: its kind, target, URL,
+    /// bytes `a..b` of the file (a request's body, a read), the promise of
+    /// a signature, or for a wait the time `u` to poll again at (none:
+    /// when something ends).
+    pub fn poll(&mut self) -> JsValue {
+        let effect = loop {
+            let effect = self.transfer.poll(js::now());
+            if matches!(effect, Effect::Sign) {
+                match super::call_signature(&self.get_signature, &self.sign_info) {
+                    Ok(promise) => break ObjectBuilder::new().set("k", SIGN).set("p", promise),
+                    Err(stop) => self.stop(stop),
+                }
+                continue;
+            }
+            break match effect {
+                Effect::Send { target, url, body } => {
+                    let built = ObjectBuilder::new()
+                        .set("k", SEND)
+                        .set("t", number(target))
+                        .set("u", url);
+                    match body {
+                        Some((start, end)) => built.set("a", start as f64).set("b", end as f64),
+                        None => built,
+                    }
+                }
+                Effect::Read { target, start, end } => ObjectBuilder::new()
+                    .set("k", READ)
+                    .set("t", number(target))
+                    .set("a", start as f64)
+                    .set("b", end as f64),
+                Effect::Wait { until } => ObjectBuilder::new().set("k", WAIT).set("u", until),
+                Effect::Done(outcome) => self.end(Ok(outcome)),
+                Effect::Failed(error) => self.end(Err(Stop::Failed(error))),
+                Effect::Aborted => self.end(Err(Stop::Aborted)),
+                Effect::Sign => unreachable!("asked for above"),
+            };
+        };
+        while let Some(progress) = self.transfer.poll_progress() {
+            report(self.on_progress.as_ref(), &progress);
+        }
+        effect.build()
+    }
+
+    /// `navigator.onLine`, fed before every result.
+    pub fn online(&mut self, online: bool) {
+        self.transfer.set_online(online, js::now());
+    }
+
+    /// A request's answer: its status, `content-type` and body.
+    pub fn reply(&mut self, target: f64, status: u16, content_type: &str, body: &[u8]) {
+        let reply = Reply::from_http(status, content_type, body);
+        self.transfer
+            .on_reply(self::target(target), reply, js::now());
+    }
+
+    /// A request that got no answer: `error` what it failed with, or
+    /// `undefined` when no byte moved within the stall limit.
+    pub fn failed(&mut self, target: f64, error: JsValue) {
+        let reply = if error.is_undefined() {
+            Reply::Timeout
+        } else {
+            Reply::Network(js::describe_thrown(&error))
+        };
+        self.transfer
+            .on_reply(self::target(target), reply, js::now());
+    }
+
+    /// Body bytes of part `index` sent so far.
+    pub fn sent(&mut self, index: f64, sent: f64) {
+        self.transfer.on_sent(index as u64, sent as u64, js::now());
+    }
+
+    /// The bytes of a read.
+    pub fn read(&mut self, target: f64, bytes: &[u8]) {
+        self.transfer
+            .on_read(self::target(target), bytes, js::now());
+    }
+
+    /// A read failed with `error`.
+    pub fn unreadable(&mut self, error: JsValue) {
+        self.transfer.on_unreadable(&js::describe_thrown(&error));
+    }
+
+    /// What the promise of a signature settled with (`ok`: fulfilled).
+    pub fn signed(&mut self, value: JsValue, ok: bool) {
+        match super::signature_of(if ok { Ok(value) } else { Err(value) }) {
+            Ok(signature) => self.transfer.on_signature(signature, js::now()),
+            Err(stop) => self.stop(stop),
+        }
+    }
+
+    /// The caller's signal aborted.
+    pub fn abort(&mut self) {
+        self.transfer.abort();
+    }
+}
+
+impl Requests {
+    fn stop(&mut self, stop: Stop) {
+        match stop {
+            Stop::Failed(error) => self.transfer.fail(error),
+            Stop::Aborted => self.transfer.abort(),
+        }
+    }
+
+    fn end(&mut self, result: Result<Outcome, Stop>) -> ObjectBuilder {
+        *self.result.borrow_mut() = Some(result);
+        ObjectBuilder::new().set("k", END)
+    }
 }

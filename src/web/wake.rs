@@ -1,7 +1,6 @@
-//! Futures woken by JavaScript callbacks: a timer, an `AbortSignal`, the
-//! browser going online or offline. Each undoes its JavaScript side when
-//! dropped (clear the timer, remove the listeners), so that nothing fires
-//! into a finished upload.
+//! Futures woken by JavaScript callbacks: a timer, an `AbortSignal`. Each
+//! undoes its JavaScript side when dropped (clear the timer, remove the
+//! listener), so that nothing fires into a finished call.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -11,7 +10,7 @@ use std::task::{Context, Poll, Waker};
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{AbortSignal, EventTarget};
+use web_sys::AbortSignal;
 
 use super::js;
 
@@ -104,6 +103,11 @@ impl AbortWatch {
         self.trigger.flag.fired.get()
     }
 
+    /// The caller's signal, for the driver of the requests.
+    pub fn signal(&self) -> Option<AbortSignal> {
+        self.signal.clone()
+    }
+
     /// The abort's reason, kept as the `cause` of the AbortError.
     pub fn reason(&self) -> JsValue {
         self.signal
@@ -121,52 +125,6 @@ impl Drop for AbortWatch {
     fn drop(&mut self) {
         if let Some(signal) = &self.signal {
             let _ = signal.remove_event_listener_with_callback("abort", self.trigger.function());
-        }
-    }
-}
-
-/// Watches whether the browser is online: `navigator.onLine` and the
-/// global scope's `online`/`offline` events (a window's or a worker's).
-/// Where there are none (Node.js), it is always online.
-pub struct OnlineWatch {
-    /// Fires on either event; re-armed each time it is seen.
-    trigger: Trigger,
-    target: Option<EventTarget>,
-}
-
-impl OnlineWatch {
-    pub fn new() -> OnlineWatch {
-        let trigger = Trigger::new();
-        let target = js_sys::global().dyn_into::<EventTarget>().ok();
-        if let Some(target) = &target {
-            for name in ["online", "offline"] {
-                let _ = target.add_event_listener_with_callback(name, trigger.function());
-            }
-        }
-        OnlineWatch { trigger, target }
-    }
-
-    /// `navigator.onLine`, or true where it does not exist.
-    pub fn online(&self) -> bool {
-        js::get(&js::get(&js_sys::global(), "navigator"), "onLine")
-            .as_bool()
-            .unwrap_or(true)
-    }
-
-    /// Ready when an `online` or `offline` event fired since the last time.
-    pub fn poll_changed(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let fired = self.trigger.poll_fired(cx);
-        self.trigger.flag.fired.set(false);
-        fired
-    }
-}
-
-impl Drop for OnlineWatch {
-    fn drop(&mut self) {
-        if let Some(target) = &self.target {
-            for name in ["online", "offline"] {
-                let _ = target.remove_event_listener_with_callback(name, self.trigger.function());
-            }
         }
     }
 }
