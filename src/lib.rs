@@ -15,6 +15,7 @@ pub mod cache;
 pub mod engine;
 pub mod error;
 pub mod hash;
+pub mod job;
 pub mod json;
 pub mod options;
 pub mod plan;

@@ -5,7 +5,6 @@
 
 use js_sys::{Date, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::File;
 
 use super::js::{self, ObjectBuilder};
@@ -41,38 +40,40 @@ impl HashCache {
         })
     }
 
-    /// The remembered SHA-1 and part MD5s, if there is a good entry.
-    pub async fn load(&self) -> Option<(String, PartMd5s)> {
-        let stored = JsFuture::from(cache_get(&self.key)).await.ok()?;
+    /// Looks the entry up: a promise of what is stored, see [`HashCache::hashes`].
+    pub fn load(&self) -> Promise {
+        cache_get(&self.key)
+    }
+
+    /// The remembered SHA-1 and part MD5s in what [`HashCache::load`]
+    /// resolved to, if it is a good entry.
+    pub fn hashes(&self, stored: &JsValue) -> Option<(String, PartMd5s)> {
         let entry = Entry {
-            file_sha: js::get(&stored, "sha").as_string()?,
-            part_size: js::get(&stored, "partSize").as_f64()? as u64,
-            part_md5s: js::get(&stored, "md5s")
+            file_sha: js::get(stored, "sha").as_string()?,
+            part_size: js::get(stored, "partSize").as_f64()? as u64,
+            part_md5s: js::get(stored, "md5s")
                 .dyn_into::<Uint8Array>()
                 .ok()?
                 .to_vec(),
-            saved_at: js::get(&stored, "savedAt").as_f64()?,
+            saved_at: js::get(stored, "savedAt").as_f64()?,
         };
         entry.hashes(self.size, Date::now())
     }
 
-    /// Remembers the hashes of the file, and forgets entries past their age.
-    pub async fn store(&self, file_sha: &str, part_md5s: &PartMd5s) {
-        let now = Date::now();
-        let Some(entry) = Entry::new(file_sha, part_md5s, now) else {
-            return;
-        };
+    /// Remembers the hashes of the file, and forgets entries past their
+    /// age: a promise of it done (or not: it never rejects).
+    pub fn store(&self, entry: Entry) -> Promise {
         let stored = ObjectBuilder::new()
             .set("sha", entry.file_sha)
             .set("partSize", entry.part_size as f64)
             .set("md5s", Uint8Array::from(&entry.part_md5s[..]))
             .set("savedAt", entry.saved_at)
             .build();
-        let _ = JsFuture::from(cache_put(&self.key, &stored, now - MAX_AGE_MS)).await;
+        cache_put(&self.key, &stored, entry.saved_at - MAX_AGE_MS)
     }
 
     /// Forgets the entry: the upload is done, or the entry was stale.
-    pub async fn forget(&self) {
-        let _ = JsFuture::from(cache_delete(&self.key)).await;
+    pub fn forget(&self) -> Promise {
+        cache_delete(&self.key)
     }
 }
