@@ -98,6 +98,7 @@ pub struct Config {
     pub notify_url: Option<String>,
 }
 
+
 impl Config {
     /// The (SecretId, SecretKey) pairs, in the order given. Fails when the
     /// flags do not pair up, since a key silently attached to the wrong id
@@ -216,40 +217,16 @@ mod tests {
         assert_eq!(c.max_file_size, MAX_FILE_SIZE);
         assert_eq!(
             (c.header_timeout, c.idle_timeout, c.body_stall_timeout),
-            (
-                Duration::from_secs(30),
-                Duration::from_secs(60),
-                Duration::from_secs(60)
-            )
+            (Duration::from_secs(30), Duration::from_secs(60), Duration::from_secs(60))
         );
         assert_eq!(c.max_connections, 10_000);
-        let c = parse(
-            &[
-                &base[..],
-                &[
-                    "--max-file-size",
-                    "1000",
-                    "--header-timeout",
-                    "500ms",
-                    "--idle-timeout",
-                    "2m",
-                    "--body-stall-timeout",
-                    "1s",
-                    "--max-connections",
-                    "8",
-                ],
-            ]
-            .concat(),
-        )
+        let c = parse(&[&base[..], &["--max-file-size", "1000", "--header-timeout", "500ms",
+            "--idle-timeout", "2m", "--body-stall-timeout", "1s", "--max-connections", "8"]].concat())
         .unwrap();
         assert_eq!(c.max_file_size, 1000);
         assert_eq!(
             (c.header_timeout, c.idle_timeout, c.body_stall_timeout),
-            (
-                Duration::from_millis(500),
-                Duration::from_secs(120),
-                Duration::from_secs(1)
-            )
+            (Duration::from_millis(500), Duration::from_secs(120), Duration::from_secs(1))
         );
         assert_eq!(c.max_connections, 8);
         for bad in [

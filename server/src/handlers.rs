@@ -198,19 +198,19 @@ async fn init(app: &App, params: &Params) -> Outcome {
         Ok(InitOutcome::Resume { part_size, parts }) => {
             app.metrics.init(Init::Resumed);
             Ok(Answer {
-                code: code::RESUME,
-                data_size: Some(part_size),
-                list_parts: Some(
-                    parts
-                        .into_iter()
-                        .map(|p| ListedPart {
-                            offset: p.offset,
-                            data_size: p.len,
-                            data_md5: Some(p.md5),
-                        })
-                        .collect(),
-                ),
-                ..Answer::default()
+            code: code::RESUME,
+            data_size: Some(part_size),
+            list_parts: Some(
+                parts
+                    .into_iter()
+                    .map(|p| ListedPart {
+                        offset: p.offset,
+                        data_size: p.len,
+                        data_md5: Some(p.md5),
+                    })
+                    .collect(),
+            ),
+            ..Answer::default()
             })
         }
         Ok(InitOutcome::Done(record)) => {

@@ -15,22 +15,10 @@ async fn stored_parts_and_finished_files_survive_kill_9() {
     let done = TestFile::new(HALF * 3, 30, APP_A);
     let finished = api.upload(&done, HALF).await;
     let partial = TestFile::new(HALF * 4 - 1, 31, APP_A);
-    assert_eq!(
-        api.init(&partial.sha, partial.data.len(), HALF, &partial.sig)
-            .await
-            .code,
-        0
-    );
+    assert_eq!(api.init(&partial.sha, partial.data.len(), HALF, &partial.sig).await.code, 0);
     let parts = partial.parts(HALF);
     for &(offset, len) in [&parts[0], &parts[2]] {
-        let answer = api
-            .part(
-                &partial.sha,
-                offset,
-                &partial.data[offset..offset + len],
-                &partial.sig,
-            )
-            .await;
+        let answer = api.part(&partial.sha, offset, &partial.data[offset..offset + len], &partial.sig).await;
         assert_eq!(answer.code, 0);
     }
     // Killed right after the answers: no chance to flush anything.
@@ -38,17 +26,11 @@ async fn stored_parts_and_finished_files_survive_kill_9() {
 
     let second = BinaryServer::start(data.path(), &[]).await;
     let api = second.api();
-    let resume = api
-        .init(&partial.sha, partial.data.len(), MIB, &partial.sig)
-        .await;
+    let resume = api.init(&partial.sha, partial.data.len(), MIB, &partial.sig).await;
     assert_eq!(resume.code, code::RESUME, "{resume:?}");
     assert_eq!(resume.data_size, Some(HALF as u64));
-    let listed: Vec<(u64, Option<String>)> = resume
-        .list_parts
-        .unwrap()
-        .into_iter()
-        .map(|p| (p.offset, p.data_md5))
-        .collect();
+    let listed: Vec<(u64, Option<String>)> =
+        resume.list_parts.unwrap().into_iter().map(|p| (p.offset, p.data_md5)).collect();
     let expected: Vec<(u64, Option<String>)> = [parts[0], parts[2]]
         .iter()
         .map(|&(o, l)| (o as u64, Some(md5_hex(&partial.data[o..o + l]))))
@@ -59,21 +41,11 @@ async fn stored_parts_and_finished_files_survive_kill_9() {
     assert_eq!(instant.code, code::INSTANT);
     assert_eq!(instant.file_id, finished.file_id);
     let url = instant.url.unwrap();
-    assert!(
-        url.starts_with(&second.base),
-        "{url} is served by the running server"
-    );
+    assert!(url.starts_with(&second.base), "{url} is served by the running server");
     assert_eq!(api.fetch(&url).await, done.data);
 
     for &(offset, len) in [&parts[1], &parts[3]] {
-        let answer = api
-            .part(
-                &partial.sha,
-                offset,
-                &partial.data[offset..offset + len],
-                &partial.sig,
-            )
-            .await;
+        let answer = api.part(&partial.sha, offset, &partial.data[offset..offset + len], &partial.sig).await;
         assert_eq!(answer.code, 0);
     }
     let resumed = api.finish(&partial.sha, &partial.sig).await;
@@ -95,63 +67,27 @@ async fn sigterm_stops_gracefully_and_logs_hold_no_secrets() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut stdout =
-        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut stdout = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
     let line = stdout.next_line().await.unwrap().unwrap();
-    let base = line
-        .strip_prefix("vod-ugc-server listening on ")
-        .unwrap()
-        .to_owned();
-    assert!(
-        base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
-        "{line}"
-    );
+    let base = line.strip_prefix("vod-ugc-server listening on ").unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"), "{line}");
 
     let api = Api::new(&base);
     let file = TestFile::new(HALF + 1, 32, APP_A);
     api.upload(&file, HALF).await;
-    assert_failure(
-        &api.init(
-            &file.sha,
-            5,
-            HALF,
-            &sign((APP_A.0, "wrong"), &file.sha, None),
-        )
-        .await,
-        code::SIGNATURE,
-        false,
-    );
+    assert_failure(&api.init(&file.sha, 5, HALF, &sign((APP_A.0, "wrong"), &file.sha, None)).await, code::SIGNATURE, false);
 
     let pid = child.id().unwrap().to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
+    let kill = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(kill.success());
-    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status}");
-    assert_eq!(
-        stdout.next_line().await.unwrap(),
-        None,
-        "one line on stdout"
-    );
+    assert_eq!(stdout.next_line().await.unwrap(), None, "one line on stdout");
 
     let log = std::fs::read_to_string(&log_path).unwrap();
-    assert!(
-        log.contains("InitUploadUGC") && log.contains("/v2/index.php"),
-        "{log}"
-    );
+    assert!(log.contains("InitUploadUGC") && log.contains("/v2/index.php"), "{log}");
     let sig_prefix = &file.sig[..24];
-    for secret in [
-        sig_prefix,
-        &enc(&file.sig)[..24],
-        APP_A.1,
-        APP_B.1,
-        "signature=",
-    ] {
+    for secret in [sig_prefix, &enc(&file.sig)[..24], APP_A.1, APP_B.1, "signature="] {
         assert!(!log.contains(secret), "the log leaks {secret:?}");
     }
 }
@@ -234,9 +170,6 @@ async fn memory_stays_bounded_while_receiving_256_mib() {
     assert_eq!(to_hex(&served.finalize()), sha);
 
     let peak = peak_rss(server.pid());
-    eprintln!(
-        "server peak RSS after a 256 MiB upload: {:.1} MiB",
-        peak as f64 / MIB as f64
-    );
+    eprintln!("server peak RSS after a 256 MiB upload: {:.1} MiB", peak as f64 / MIB as f64);
     assert!(peak < 64 * MIB as u64, "peak RSS {peak} bytes");
 }

@@ -26,80 +26,32 @@ async fn parts_alternate_between_instances_and_one_dies_mid_upload() {
     let parts = file.parts(HALF);
     let body = |i: usize| file.data[parts[i].0..parts[i].0 + parts[i].1].to_vec();
     let apis: Vec<Api> = servers.iter().map(BinaryServer::api).collect();
-    assert_eq!(
-        apis[0]
-            .init(&file.sha, file.data.len(), HALF, &file.sig)
-            .await
-            .code,
-        0
-    );
+    assert_eq!(apis[0].init(&file.sha, file.data.len(), HALF, &file.sig).await.code, 0);
 
     // Parts 0, 1, 2 on instances 0, 1, 2.
     for i in 0..3 {
-        assert_eq!(
-            apis[i]
-                .part(&file.sha, parts[i].0, &body(i), &file.sig)
-                .await
-                .code,
-            0
-        );
+        assert_eq!(apis[i].part(&file.sha, parts[i].0, &body(i), &file.sig).await.code, 0);
     }
     // Part 3 goes to instance 2, which is killed while the body is on its way.
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
+        rx.recv().await.map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
     });
-    let url = apis[2].part_url(
-        &file.sha,
-        parts[3].0,
-        parts[3].1,
-        &md5_hex(&body(3)),
-        &file.sig,
-    );
-    let in_flight = tokio::spawn(
-        apis[2]
-            .post(url, Vec::new())
-            .body(reqwest::Body::wrap_stream(chunks))
-            .send(),
-    );
+    let url = apis[2].part_url(&file.sha, parts[3].0, parts[3].1, &md5_hex(&body(3)), &file.sig);
+    let in_flight = tokio::spawn(apis[2].post(url, Vec::new()).body(reqwest::Body::wrap_stream(chunks)).send());
     tx.send(body(3)[..1000].to_vec()).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     servers.pop().unwrap().kill_9().await;
-    assert!(
-        in_flight.await.unwrap().is_err(),
-        "the part sent to the killed instance is not answered"
-    );
+    assert!(in_flight.await.unwrap().is_err(), "the part sent to the killed instance is not answered");
 
     // The survivors resume: instance 1 lists what instances 0, 1 and 2
     // acknowledged, with the part size fixed at the start.
-    let resume = apis[1]
-        .init(&file.sha, file.data.len(), MIB, &file.sig)
-        .await;
-    assert_eq!(
-        (resume.code, resume.data_size),
-        (code::RESUME, Some(HALF as u64)),
-        "{resume:?}"
-    );
-    let listed: Vec<u64> = resume
-        .list_parts
-        .unwrap()
-        .iter()
-        .map(|p| p.offset)
-        .collect();
-    assert_eq!(
-        listed,
-        parts[..3].iter().map(|p| p.0 as u64).collect::<Vec<_>>()
-    );
+    let resume = apis[1].init(&file.sha, file.data.len(), MIB, &file.sig).await;
+    assert_eq!((resume.code, resume.data_size), (code::RESUME, Some(HALF as u64)), "{resume:?}");
+    let listed: Vec<u64> = resume.list_parts.unwrap().iter().map(|p| p.offset).collect();
+    assert_eq!(listed, parts[..3].iter().map(|p| p.0 as u64).collect::<Vec<_>>());
     for i in 3..parts.len() {
-        assert_eq!(
-            apis[i % 2]
-                .part(&file.sha, parts[i].0, &body(i), &file.sig)
-                .await
-                .code,
-            0
-        );
+        assert_eq!(apis[i % 2].part(&file.sha, parts[i].0, &body(i), &file.sig).await.code, 0);
     }
     let done = apis[1].finish(&file.sha, &file.sig).await;
     assert_eq!(done.code, 0, "{done:?}");
@@ -123,48 +75,19 @@ async fn concurrent_finishes_on_two_instances_publish_one_file() {
     // once; every round publishes exactly one file.
     for seed in 0..3 {
         let file = TestFile::new(6 * MIB + 17, 50 + seed, APP_A);
-        assert_eq!(
-            a.init(&file.sha, file.data.len(), MIB, &file.sig)
-                .await
-                .code,
-            0
-        );
+        assert_eq!(a.init(&file.sha, file.data.len(), MIB, &file.sig).await.code, 0);
         for (i, (offset, len)) in file.parts(MIB).into_iter().enumerate() {
             let api = if i % 2 == 0 { &a } else { &b };
-            assert_eq!(
-                api.part(
-                    &file.sha,
-                    offset,
-                    &file.data[offset..offset + len],
-                    &file.sig
-                )
-                .await
-                .code,
-                0
-            );
+            assert_eq!(api.part(&file.sha, offset, &file.data[offset..offset + len], &file.sig).await.code, 0);
         }
-        let (on_a, on_b) = tokio::join!(
-            a.finish(&file.sha, &file.sig),
-            b.finish(&file.sha, &file.sig)
-        );
+        let (on_a, on_b) = tokio::join!(a.finish(&file.sha, &file.sig), b.finish(&file.sha, &file.sig));
         assert_eq!((on_a.code, on_b.code), (0, 0), "{on_a:?} {on_b:?}");
         assert_eq!(on_a.file_id, on_b.file_id, "one fileId");
         let media: Vec<String> = moto().keys(&bucket, "media/").await;
-        assert_eq!(
-            media.len(),
-            seed as usize + 1,
-            "one media object per file: {media:?}"
-        );
+        assert_eq!(media.len(), seed as usize + 1, "one media object per file: {media:?}");
         assert_eq!(a.fetch(&on_b.url.unwrap()).await, file.data);
     }
-    assert!(
-        moto()
-            .keys(&bucket, "apps/")
-            .await
-            .iter()
-            .all(|k| !k.contains("/uploads/")),
-        "no parts left"
-    );
+    assert!(moto().keys(&bucket, "apps/").await.iter().all(|k| !k.contains("/uploads/")), "no parts left");
 }
 
 #[tokio::test]
@@ -182,14 +105,7 @@ async fn instant_upload_and_resume_from_another_instance() {
     assert!(url.starts_with(&servers[1].base), "{url}");
     assert_eq!(b.fetch(&url).await, file.data);
     // Another app does not see it.
-    let other = b
-        .init(
-            &file.sha,
-            file.data.len(),
-            MIB,
-            &sign(APP_B, &file.sha, None),
-        )
-        .await;
+    let other = b.init(&file.sha, file.data.len(), MIB, &sign(APP_B, &file.sha, None)).await;
     assert_eq!(other.code, 0, "{other:?}");
 }
 
@@ -206,8 +122,5 @@ async fn a_bucket_that_does_not_answer_refuses_to_start() {
     assert_eq!(output.status.code(), Some(2));
     assert!(output.stdout.is_empty(), "never listening");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("cannot open storage s3://") && stderr.contains("bucket"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("cannot open storage s3://") && stderr.contains("bucket"), "{stderr}");
 }

@@ -30,17 +30,9 @@ async fn ids_do_not_repeat_and_urls_are_not_derived_from_file_ids() {
             .and_then(|path| path.strip_suffix("/f0.mp4"))
             .unwrap_or_else(|| panic!("unexpected url {url}"))
             .to_owned();
-        assert!(
-            key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()),
-            "{url}"
-        );
+        assert!(key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()), "{url}");
         assert!(!url.contains(&file_id), "{url} shows {file_id}");
-        let by_id = api
-            .client
-            .get(format!("{}/media/{file_id}/f0.mp4", server.base))
-            .send()
-            .await
-            .unwrap();
+        let by_id = api.client.get(format!("{}/media/{file_id}/f0.mp4", server.base)).send().await.unwrap();
         assert_eq!(by_id.status(), 404, "the fileId alone finds the file");
         assert!(ids.insert(file_id), "a fileId repeated");
         assert!(keys.insert(key), "a media key repeated");
@@ -54,28 +46,19 @@ async fn max_file_size_is_refused_at_init() {
     let big = TestFile::new(2001, 40, APP_A);
     let refused = api.init(&big.sha, big.data.len(), HALF, &big.sig).await;
     assert_failure(&refused, code::PROTOCOL_PARAMS, false);
-    assert!(
-        refused.message.contains("limit of 2000 bytes"),
-        "{refused:?}"
-    );
+    assert!(refused.message.contains("limit of 2000 bytes"), "{refused:?}");
     let fits = TestFile::new(2000, 41, APP_A);
     api.upload(&fits, HALF).await;
 }
 
 /// A raw connection to the server.
 async fn connect(server: &TestServer) -> TcpStream {
-    TcpStream::connect(server.base.strip_prefix("http://").unwrap())
-        .await
-        .unwrap()
+    TcpStream::connect(server.base.strip_prefix("http://").unwrap()).await.unwrap()
 }
 
 /// Reads until the server closes the connection; returns what it sent and
 /// when it closed (from `start`). Panics if still open after `within`.
-async fn read_until_closed(
-    stream: &mut (impl AsyncReadExt + Unpin),
-    start: Instant,
-    within: Duration,
-) -> (String, Duration) {
+async fn read_until_closed(stream: &mut (impl AsyncReadExt + Unpin), start: Instant, within: Duration) -> (String, Duration) {
     let mut got = Vec::new();
     tokio::time::timeout(within, async {
         let mut buf = [0u8; 4096];
@@ -136,10 +119,7 @@ async fn a_stalled_body_is_cut_and_a_slow_moving_one_is_not() {
         stream.write_all(piece).await.unwrap();
     }
     let mut response = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut response)).await.unwrap().unwrap();
     let response = String::from_utf8_lossy(&response[..n]);
     assert!(response.contains("\"code\":0"), "{response}");
 }
@@ -150,16 +130,11 @@ async fn silent_and_half_sent_headers_are_closed_after_the_header_timeout() {
     let start = Instant::now();
     let mut silent = connect(&server).await;
     let mut half = connect(&server).await;
-    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-        .await
-        .unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
     for stream in [&mut silent, &mut half] {
         let (sent, after) = read_until_closed(stream, start, Duration::from_secs(5)).await;
         assert_eq!(sent, "", "no answer to an incomplete request");
-        assert!(
-            after >= Duration::from_millis(900) && after < Duration::from_secs(3),
-            "closed after {after:?}"
-        );
+        assert!(after >= Duration::from_millis(900) && after < Duration::from_secs(3), "closed after {after:?}");
     }
 }
 
@@ -167,20 +142,14 @@ async fn silent_and_half_sent_headers_are_closed_after_the_header_timeout() {
 async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
     let server = TestServer::start(&["--header-timeout", "10s", "--idle-timeout", "1s"]).await;
     let mut stream = connect(&server).await;
-    stream
-        .write_all(b"GET /v2/index.php?Action=Nope HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    stream.write_all(b"GET /v2/index.php?Action=Nope HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     let mut buf = vec![0u8; 4096];
     let n = stream.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).contains("-10001"));
     let start = Instant::now();
     let (sent, after) = read_until_closed(&mut stream, start, Duration::from_secs(5)).await;
     assert_eq!(sent, "");
-    assert!(
-        after >= Duration::from_millis(900) && after < Duration::from_secs(3),
-        "closed after {after:?}"
-    );
+    assert!(after >= Duration::from_millis(900) && after < Duration::from_secs(3), "closed after {after:?}");
 }
 
 /// The real binary: the open-file soft limit is raised to the hard limit,
@@ -198,12 +167,7 @@ async fn open_file_limit_is_raised_and_the_connection_cap_holds() {
     )
     .await;
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
-    let files: Vec<&str> = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .unwrap()
-        .split_whitespace()
-        .collect();
+    let files: Vec<&str> = limits.lines().find(|l| l.starts_with("Max open files")).unwrap().split_whitespace().collect();
     assert_eq!(files[3], files[4], "soft limit = hard limit: {limits}");
 
     let addr = server.base.strip_prefix("http://").unwrap().to_owned();
@@ -215,26 +179,15 @@ async fn open_file_limit_is_raised_and_the_connection_cap_holds() {
     let answer = server.api().get_raw("Action=Nope").await;
     let waited = start.elapsed();
     assert_eq!(answer.1.code, code::COMMON_PARAMS);
-    assert!(
-        waited >= Duration::from_millis(800),
-        "served after {waited:?}, before the idle ones were cut"
-    );
+    assert!(waited >= Duration::from_millis(800), "served after {waited:?}, before the idle ones were cut");
     assert!(waited < Duration::from_secs(5), "served after {waited:?}");
     let log = std::fs::read_to_string(&log_path).unwrap();
-    assert!(
-        log.contains("connection limit reached: 4 connections are open"),
-        "{log}"
-    );
+    assert!(log.contains("connection limit reached: 4 connections are open"), "{log}");
 }
 
 /// A notification receiver on loopback: answers HTTP 500 to the first
 /// `failures` requests, then 200; hands every body it gets to the test.
-async fn receiver(
-    failures: usize,
-) -> (
-    String,
-    tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
-) {
+async fn receiver(failures: usize) -> (String, tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let seen = Arc::new(AtomicUsize::new(0));
     let app = axum::Router::new().route(
@@ -274,35 +227,16 @@ async fn published_files_are_notified_once_with_retries() {
     });
     // Refused twice, delivered on the third attempt (after 0.5 s and 1 s).
     for attempt in 1..=3 {
-        let note = tokio::time::timeout(Duration::from_secs(5), notes.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        let note = tokio::time::timeout(Duration::from_secs(5), notes.recv()).await.unwrap().unwrap();
         assert_eq!(note, expected, "attempt {attempt}");
     }
     // A repeated finish and an instant upload publish nothing new.
     assert_eq!(api.finish(&file.sha, &file.sig).await.code, 0);
-    assert_eq!(
-        api.init(&file.sha, file.data.len(), HALF, &file.sig)
-            .await
-            .code,
-        code::INSTANT
-    );
+    assert_eq!(api.init(&file.sha, file.data.len(), HALF, &file.sig).await.code, code::INSTANT);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(notes.try_recv().is_err(), "notified again");
-    let metrics = api
-        .client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("\nugc_notifications_total{outcome=\"delivered\"} 1\n"),
-        "{metrics}"
-    );
+    let metrics = api.client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("\nugc_notifications_total{outcome=\"delivered\"} 1\n"), "{metrics}");
 }
 
 #[tokio::test]
@@ -329,11 +263,7 @@ async fn a_receiver_that_is_down_or_hangs_does_not_hold_up_uploads() {
         let start = Instant::now();
         let done = api.finish(&file.sha, &file.sig).await;
         assert_eq!(done.code, 0, "{url}: {done:?}");
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "{url}: finish took {:?}",
-            start.elapsed()
-        );
+        assert!(start.elapsed() < Duration::from_secs(1), "{url}: finish took {:?}", start.elapsed());
         assert_eq!(api.fetch(&done.url.unwrap()).await, file.data);
     }
 }
@@ -343,18 +273,8 @@ async fn a_notify_url_that_is_not_http_refuses_to_start() {
     for bad in ["ftp://example.invalid/", "not a url"] {
         let data = tempfile::tempdir().unwrap();
         let data = data.path().to_str().unwrap();
-        let args = [
-            "vod-ugc-server",
-            "--listen",
-            "127.0.0.1:0",
-            "--data",
-            data,
-            "--notify-url",
-            bad,
-        ];
-        let args = args
-            .into_iter()
-            .chain(["--secret-id", "a", "--secret-key", "k"]);
+        let args = ["vod-ugc-server", "--listen", "127.0.0.1:0", "--data", data, "--notify-url", bad];
+        let args = args.into_iter().chain(["--secret-id", "a", "--secret-key", "k"]);
         let config = <vod_ugc_server::Config as clap::Parser>::parse_from(args);
         let err = vod_ugc_server::Server::bind(config).await.err().expect(bad);
         assert!(err.to_string().contains("--notify-url"), "{err}");
@@ -373,96 +293,35 @@ fn sample(metrics: &str, name: &str) -> f64 {
 async fn metrics_count_what_happened_and_healthz_answers() {
     let server = TestServer::start(&[]).await;
     let api = server.api();
-    let health = api
-        .client
-        .get(format!("{}/healthz", server.base))
-        .send()
-        .await
-        .unwrap();
+    let health = api.client.get(format!("{}/healthz", server.base)).send().await.unwrap();
     assert_eq!(health.status(), 200);
     assert_eq!(health.text().await.unwrap(), r#"{"status":"ok"}"#);
 
     // Started and finished (two parts), then instant.
     let whole = TestFile::new(HALF + 100, 70, APP_A);
     api.upload(&whole, HALF).await;
-    assert_eq!(
-        api.init(&whole.sha, whole.data.len(), HALF, &whole.sig)
-            .await
-            .code,
-        code::INSTANT
-    );
+    assert_eq!(api.init(&whole.sha, whole.data.len(), HALF, &whole.sig).await.code, code::INSTANT);
     // Started, one part, resumed; a part with a wrong MD5; a bad signature.
     let partial = TestFile::new(HALF * 2, 71, APP_A);
-    assert_eq!(
-        api.init(&partial.sha, partial.data.len(), HALF, &partial.sig)
-            .await
-            .code,
-        0
-    );
-    assert_eq!(
-        api.part(&partial.sha, 0, &partial.data[..HALF], &partial.sig)
-            .await
-            .code,
-        0
-    );
-    assert_eq!(
-        api.init(&partial.sha, partial.data.len(), HALF, &partial.sig)
-            .await
-            .code,
-        code::RESUME
-    );
+    assert_eq!(api.init(&partial.sha, partial.data.len(), HALF, &partial.sig).await.code, 0);
+    assert_eq!(api.part(&partial.sha, 0, &partial.data[..HALF], &partial.sig).await.code, 0);
+    assert_eq!(api.init(&partial.sha, partial.data.len(), HALF, &partial.sig).await.code, code::RESUME);
     let url = api.part_url(&partial.sha, HALF, HALF, &md5_hex(b"other"), &partial.sig);
-    let refused = api
-        .post(url, partial.data[HALF..].to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        refused.json::<serde_json::Value>().await.unwrap()["code"],
-        code::BODY
-    );
-    assert_eq!(
-        api.finish(&partial.sha, "garbage").await.code,
-        code::SIGNATURE
-    );
+    let refused = api.post(url, partial.data[HALF..].to_vec()).send().await.unwrap();
+    assert_eq!(refused.json::<serde_json::Value>().await.unwrap()["code"], code::BODY);
+    assert_eq!(api.finish(&partial.sha, "garbage").await.code, code::SIGNATURE);
 
-    let response = api
-        .client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.headers()["content-type"],
-        "text/plain; version=0.0.4; charset=utf-8"
-    );
+    let response = api.client.get(format!("{}/metrics", server.base)).send().await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
     let text = response.text().await.unwrap();
     assert_eq!(sample(&text, "ugc_uploads_started_total"), 2.0);
     assert_eq!(sample(&text, "ugc_uploads_resumed_total"), 1.0);
     assert_eq!(sample(&text, "ugc_uploads_instant_total"), 1.0);
     assert_eq!(sample(&text, "ugc_uploads_finished_total"), 1.0);
-    assert_eq!(
-        sample(&text, "ugc_received_bytes_total"),
-        (HALF + 100 + HALF + HALF) as f64
-    );
-    assert_eq!(
-        sample(
-            &text,
-            "ugc_failures_total{action=\"UploadPartUGC\",code=\"-10006\"}"
-        ),
-        1.0
-    );
-    assert_eq!(
-        sample(
-            &text,
-            "ugc_failures_total{action=\"FinishUploadUGC\",code=\"-10002\"}"
-        ),
-        1.0
-    );
+    assert_eq!(sample(&text, "ugc_received_bytes_total"), (HALF + 100 + HALF + HALF) as f64);
+    assert_eq!(sample(&text, "ugc_failures_total{action=\"UploadPartUGC\",code=\"-10006\"}"), 1.0);
+    assert_eq!(sample(&text, "ugc_failures_total{action=\"FinishUploadUGC\",code=\"-10002\"}"), 1.0);
     assert_eq!(sample(&text, "ugc_part_duration_seconds_count"), 4.0);
-    assert_eq!(
-        sample(&text, "ugc_part_duration_seconds_bucket{le=\"+Inf\"}"),
-        4.0
-    );
+    assert_eq!(sample(&text, "ugc_part_duration_seconds_bucket{le=\"+Inf\"}"), 4.0);
     assert!(sample(&text, "ugc_part_duration_seconds_sum") > 0.0);
 }

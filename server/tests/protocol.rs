@@ -12,24 +12,12 @@ async fn fresh_upload_with_parts_out_of_order(store: Store) {
     let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let file = TestFile::new(3 * MIB + 12_345, 1, APP_A);
-    assert_eq!(
-        api.init(&file.sha, file.data.len(), MIB, &file.sig)
-            .await
-            .code,
-        0
-    );
+    assert_eq!(api.init(&file.sha, file.data.len(), MIB, &file.sig).await.code, 0);
     let mut parts = file.parts(MIB);
     parts.reverse();
     parts.swap(0, 2);
     for (offset, len) in parts {
-        let answer = api
-            .part(
-                &file.sha,
-                offset,
-                &file.data[offset..offset + len],
-                &file.sig,
-            )
-            .await;
+        let answer = api.part(&file.sha, offset, &file.data[offset..offset + len], &file.sig).await;
         assert_eq!(answer.code, 0, "{answer:?}");
     }
     let done = api.finish(&file.sha, &file.sig).await;
@@ -41,18 +29,12 @@ async fn fresh_upload_with_parts_out_of_order(store: Store) {
         .strip_prefix(&format!("{}/media/", server.base))
         .and_then(|path| path.strip_suffix("/f0.mp4"))
         .unwrap_or_else(|| panic!("unexpected url {url}"));
-    assert!(
-        key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()),
-        "{url}"
-    );
+    assert!(key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()), "{url}");
     assert_eq!(api.fetch(&url).await, file.data);
 
     // Finishing again answers the same file.
     let again = api.finish(&file.sha, &file.sig).await;
-    assert_eq!(
-        (again.code, again.file_id, again.url),
-        (0, Some(file_id), Some(url))
-    );
+    assert_eq!((again.code, again.file_id, again.url), (0, Some(file_id), Some(url)));
 }
 
 async fn instant_upload_answers_the_same_file(store: Store) {
@@ -75,26 +57,11 @@ async fn resume_lists_stored_parts_with_the_sessions_part_size(store: Store) {
     let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let file = TestFile::new(2 * MIB + 100, 3, APP_A);
-    assert_eq!(
-        api.init(&file.sha, file.data.len(), HALF, &file.sig)
-            .await
-            .code,
-        0
-    );
+    assert_eq!(api.init(&file.sha, file.data.len(), HALF, &file.sig).await.code, 0);
     let parts = file.parts(HALF);
     assert_eq!(parts.len(), 5);
     for &(offset, len) in [&parts[1], &parts[4]] {
-        assert_eq!(
-            api.part(
-                &file.sha,
-                offset,
-                &file.data[offset..offset + len],
-                &file.sig
-            )
-            .await
-            .code,
-            0
-        );
+        assert_eq!(api.part(&file.sha, offset, &file.data[offset..offset + len], &file.sig).await.code, 0);
     }
     // The client now asks for 1 MiB parts; the server insists on 512 KiB.
     let resume = api.init(&file.sha, file.data.len(), MIB, &file.sig).await;
@@ -114,17 +81,7 @@ async fn resume_lists_stored_parts_with_the_sessions_part_size(store: Store) {
 
     // Re-sending a stored part is accepted; the rest completes the file.
     for &(offset, len) in &parts {
-        assert_eq!(
-            api.part(
-                &file.sha,
-                offset,
-                &file.data[offset..offset + len],
-                &file.sig
-            )
-            .await
-            .code,
-            0
-        );
+        assert_eq!(api.part(&file.sha, offset, &file.data[offset..offset + len], &file.sig).await.code, 0);
     }
     let done = api.finish(&file.sha, &file.sig).await;
     assert_eq!(api.fetch(&done.url.unwrap()).await, file.data);
@@ -134,33 +91,13 @@ async fn a_session_without_parts_adopts_the_new_part_size(store: Store) {
     let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let file = TestFile::new(MIB + 1, 4, APP_A);
-    assert_eq!(
-        api.init(&file.sha, file.data.len(), HALF, &file.sig)
-            .await
-            .code,
-        0
-    );
-    assert_eq!(
-        api.init(&file.sha, file.data.len(), MIB, &file.sig)
-            .await
-            .code,
-        0
-    );
+    assert_eq!(api.init(&file.sha, file.data.len(), HALF, &file.sig).await.code, 0);
+    assert_eq!(api.init(&file.sha, file.data.len(), MIB, &file.sig).await.code, 0);
     // Parts now follow the 1 MiB plan: a 512 KiB first part is refused.
     let refused = api.part(&file.sha, 0, &file.data[..HALF], &file.sig).await;
     assert_failure(&refused, code::PROTOCOL_PARAMS, false);
-    assert_eq!(
-        api.part(&file.sha, 0, &file.data[..MIB], &file.sig)
-            .await
-            .code,
-        0
-    );
-    assert_eq!(
-        api.part(&file.sha, MIB, &file.data[MIB..], &file.sig)
-            .await
-            .code,
-        0
-    );
+    assert_eq!(api.part(&file.sha, 0, &file.data[..MIB], &file.sig).await.code, 0);
+    assert_eq!(api.part(&file.sha, MIB, &file.data[MIB..], &file.sig).await.code, 0);
     let done = api.finish(&file.sha, &file.sig).await;
     assert_eq!(done.code, 0, "{done:?}");
 }
@@ -169,12 +106,7 @@ async fn eight_parts_in_parallel(store: Store) {
     let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let file = TestFile::new(8 * HALF - 7, 5, APP_A);
-    assert_eq!(
-        api.init(&file.sha, file.data.len(), HALF, &file.sig)
-            .await
-            .code,
-        0
-    );
+    assert_eq!(api.init(&file.sha, file.data.len(), HALF, &file.sig).await.code, 0);
     let sends = file.parts(HALF).into_iter().map(|(offset, len)| {
         let api = api.clone();
         let body = file.data[offset..offset + len].to_vec();
@@ -215,57 +147,20 @@ async fn apps_are_isolated(store: Store) {
     let file = TestFile::new(HALF * 2 + 1, 7, APP_A);
     let done_a = api.upload(&file, HALF).await;
     let other = TestFile::new(HALF * 2, 8, APP_A);
-    assert_eq!(
-        api.init(&other.sha, other.data.len(), HALF, &other.sig)
-            .await
-            .code,
-        0
-    );
-    assert_eq!(
-        api.part(&other.sha, 0, &other.data[..HALF], &other.sig)
-            .await
-            .code,
-        0
-    );
+    assert_eq!(api.init(&other.sha, other.data.len(), HALF, &other.sig).await.code, 0);
+    assert_eq!(api.part(&other.sha, 0, &other.data[..HALF], &other.sig).await.code, 0);
 
     // App B knows neither the finished file nor the partial upload.
     let sig_b = sign(APP_B, &file.sha, Some("mp4"));
-    assert_eq!(
-        api.init(&file.sha, file.data.len(), HALF, &sig_b)
-            .await
-            .code,
-        0
-    );
+    assert_eq!(api.init(&file.sha, file.data.len(), HALF, &sig_b).await.code, 0);
     let other_b = sign(APP_B, &other.sha, None);
-    assert_failure(
-        &api.finish(&other.sha, &other_b).await,
-        code::READ_STATE,
-        false,
-    );
-    assert_eq!(
-        api.init(&other.sha, other.data.len(), HALF, &other_b)
-            .await
-            .code,
-        0
-    );
+    assert_failure(&api.finish(&other.sha, &other_b).await, code::READ_STATE, false);
+    assert_eq!(api.init(&other.sha, other.data.len(), HALF, &other_b).await.code, 0);
 
     // B uploads the same bytes and gets its own file.
-    let file_b = TestFile {
-        sig: sig_b,
-        ..TestFile::new(HALF * 2 + 1, 7, APP_A)
-    };
+    let file_b = TestFile { sig: sig_b, ..TestFile::new(HALF * 2 + 1, 7, APP_A) };
     for (offset, len) in file_b.parts(HALF) {
-        assert_eq!(
-            api.part(
-                &file_b.sha,
-                offset,
-                &file_b.data[offset..offset + len],
-                &file_b.sig
-            )
-            .await
-            .code,
-            0
-        );
+        assert_eq!(api.part(&file_b.sha, offset, &file_b.data[offset..offset + len], &file_b.sig).await.code, 0);
     }
     let done_b = api.finish(&file_b.sha, &file_b.sig).await;
     assert_eq!(done_b.code, 0);
@@ -280,19 +175,10 @@ async fn media_is_served_with_ranges_and_types(store: Store) {
     let response = api.client.get(&url).send().await.unwrap();
     assert_eq!(response.headers()["content-type"], "video/mp4");
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
-    assert!(response.headers()["cache-control"]
-        .to_str()
-        .unwrap()
-        .contains("immutable"));
+    assert!(response.headers()["cache-control"].to_str().unwrap().contains("immutable"));
     assert_eq!(response.bytes().await.unwrap(), file.data);
 
-    let ranged = api
-        .client
-        .get(&url)
-        .header("range", "bytes=1000-1999")
-        .send()
-        .await
-        .unwrap();
+    let ranged = api.client.get(&url).header("range", "bytes=1000-1999").send().await.unwrap();
     assert_eq!(ranged.status(), 206);
     assert_eq!(ranged.headers()["content-range"], "bytes 1000-1999/100000");
     assert_eq!(ranged.bytes().await.unwrap(), file.data[1000..2000]);
@@ -305,11 +191,7 @@ async fn media_is_served_with_ranges_and_types(store: Store) {
     ] {
         let data = bytes(1000, content_type.len() as u64);
         let sha = sha1_hex(&data);
-        let file = TestFile {
-            sig: sign(APP_A, &sha, ft),
-            sha,
-            data,
-        };
+        let file = TestFile { sig: sign(APP_A, &sha, ft), sha, data };
         let url = api.upload(&file, HALF).await.url.unwrap();
         assert!(url.ends_with(&format!("/{name}")), "{url}");
         let response = api.client.get(&url).send().await.unwrap();
@@ -317,12 +199,7 @@ async fn media_is_served_with_ranges_and_types(store: Store) {
         assert_eq!(response.bytes().await.unwrap(), file.data);
     }
 
-    let missing = api
-        .client
-        .get(format!("{}/media/123/f0.mp4", server.base))
-        .send()
-        .await
-        .unwrap();
+    let missing = api.client.get(format!("{}/media/123/f0.mp4", server.base)).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 }
 
@@ -331,10 +208,7 @@ async fn cors_preflight_and_headers_on_errors(store: Store) {
     let api = server.api();
     let preflight = api
         .client
-        .request(
-            reqwest::Method::OPTIONS,
-            format!("{}?Action=UploadPartUGC", api.endpoint()),
-        )
+        .request(reqwest::Method::OPTIONS, format!("{}?Action=UploadPartUGC", api.endpoint()))
         .header("origin", "http://app.example")
         .header("access-control-request-method", "POST")
         .header("access-control-request-headers", "content-type")
@@ -344,20 +218,9 @@ async fn cors_preflight_and_headers_on_errors(store: Store) {
     assert!(preflight.status().is_success(), "{}", preflight.status());
     let headers = preflight.headers();
     assert_eq!(headers["access-control-allow-origin"], "*");
-    assert!(headers["access-control-allow-methods"]
-        .to_str()
-        .unwrap()
-        .contains("POST"));
-    assert!(
-        headers["access-control-allow-headers"]
-            .to_str()
-            .unwrap()
-            .contains('*')
-            || headers["access-control-allow-headers"]
-                .to_str()
-                .unwrap()
-                .contains("content-type")
-    );
+    assert!(headers["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert!(headers["access-control-allow-headers"].to_str().unwrap().contains('*')
+        || headers["access-control-allow-headers"].to_str().unwrap().contains("content-type"));
     assert!(headers.contains_key("access-control-max-age"));
 
     let error = api
@@ -377,34 +240,19 @@ async fn common_parameter_and_signature_failures(store: Store) {
     let file = TestFile::new(1000, 10, APP_A);
     let sha = &file.sha;
 
-    for query in [
-        "",
-        "Action=",
-        "Action=DeleteEverything",
-        "Action=initUploadUGC",
-    ] {
+    for query in ["", "Action=", "Action=DeleteEverything", "Action=initUploadUGC"] {
         let (status, answer) = api.get_raw(query).await;
         assert_eq!(status, 200);
         assert_failure(&answer, code::COMMON_PARAMS, false);
     }
     // Wrong methods.
-    let post_init = api
-        .post(format!("{}?Action=InitUploadUGC", api.endpoint()), vec![])
-        .send()
-        .await
-        .unwrap();
+    let post_init = api.post(format!("{}?Action=InitUploadUGC", api.endpoint()), vec![]).send().await.unwrap();
     assert_failure(&expect_200(post_init).await, code::COMMON_PARAMS, false);
-    let get_part = api
-        .get_raw(&format!("Action=UploadPartUGC&fileSha={sha}"))
-        .await
-        .1;
+    let get_part = api.get_raw(&format!("Action=UploadPartUGC&fileSha={sha}")).await.1;
     assert_failure(&get_part, code::COMMON_PARAMS, false);
 
     // Missing, empty, forged, expired, foreign and mismatched signatures.
-    let missing = api
-        .get_raw(&format!("Action=InitUploadUGC&fileSha={sha}&fileSize=1000"))
-        .await
-        .1;
+    let missing = api.get_raw(&format!("Action=InitUploadUGC&fileSha={sha}&fileSize=1000")).await.1;
     assert_failure(&missing, code::SIGNATURE, false);
     let empty = api.init(sha, 1000, MIB, "").await;
     assert_failure(&empty, code::SIGNATURE, false);
@@ -413,11 +261,7 @@ async fn common_parameter_and_signature_failures(store: Store) {
     assert_failure(&answer, code::SIGNATURE, false);
     assert!(answer.message.contains("HMAC"), "{answer:?}");
     let unknown = sign(("AKIDnobody", "k"), sha, None);
-    assert!(api
-        .init(sha, 1000, MIB, &unknown)
-        .await
-        .message
-        .contains("unknown SecretId"));
+    assert!(api.init(sha, 1000, MIB, &unknown).await.message.contains("unknown SecretId"));
     let expired = vod_ugc_upload::signature::Claims {
         secret_id: APP_A.0.into(),
         file_name: "x".into(),
@@ -434,11 +278,7 @@ async fn common_parameter_and_signature_failures(store: Store) {
     let answer = api.init(&other_sha, 1000, MIB, &file.sig).await;
     assert_failure(&answer, code::SIGNATURE, false);
     assert!(answer.message.contains("fs does not match"), "{answer:?}");
-    assert_failure(
-        &api.init(sha, 1000, MIB, "bm90IGEgc2lnbmF0dXJl!!").await,
-        code::SIGNATURE,
-        false,
-    );
+    assert_failure(&api.init(sha, 1000, MIB, "bm90IGEgc2lnbmF0dXJl!!").await, code::SIGNATURE, false);
 }
 
 async fn protocol_parameter_failures(store: Store) {
@@ -457,51 +297,21 @@ async fn protocol_parameter_failures(store: Store) {
         }
     };
     bad(format!("Action=InitUploadUGC&fileSize=10&signature={sig}")).await;
-    bad(format!(
-        "Action=InitUploadUGC&fileSha=xyz&fileSize=10&signature={sig}"
-    ))
-    .await;
-    bad(format!(
-        "Action=InitUploadUGC&fileSha={sha}&signature={sig}"
-    ))
-    .await;
-    bad(format!(
-        "Action=InitUploadUGC&fileSha={sha}&fileSize=0&signature={sig}"
-    ))
-    .await;
-    bad(format!(
-        "Action=InitUploadUGC&fileSha={sha}&fileSize=-5&signature={sig}"
-    ))
-    .await;
-    bad(format!(
-        "Action=InitUploadUGC&fileSha={sha}&fileSize=99999999999999999999999&signature={sig}"
-    ))
-    .await;
-    bad(format!(
-        "Action=InitUploadUGC&fileSha={sha}&fileSize=18446744073709551615&signature={sig}"
-    ))
-    .await;
-    bad(format!(
-        "Action=InitUploadUGC&fileSha={sha}&fileSize=100&dataSize=1000&signature={sig}"
-    ))
-    .await;
-    bad(format!(
-        "Action=InitUploadUGC&fileSha={sha}&fileSize=100&dataSize=0&signature={sig}"
-    ))
-    .await;
+    bad(format!("Action=InitUploadUGC&fileSha=xyz&fileSize=10&signature={sig}")).await;
+    bad(format!("Action=InitUploadUGC&fileSha={sha}&signature={sig}")).await;
+    bad(format!("Action=InitUploadUGC&fileSha={sha}&fileSize=0&signature={sig}")).await;
+    bad(format!("Action=InitUploadUGC&fileSha={sha}&fileSize=-5&signature={sig}")).await;
+    bad(format!("Action=InitUploadUGC&fileSha={sha}&fileSize=99999999999999999999999&signature={sig}")).await;
+    bad(format!("Action=InitUploadUGC&fileSha={sha}&fileSize=18446744073709551615&signature={sig}")).await;
+    bad(format!("Action=InitUploadUGC&fileSha={sha}&fileSize=100&dataSize=1000&signature={sig}")).await;
+    bad(format!("Action=InitUploadUGC&fileSha={sha}&fileSize=100&dataSize=0&signature={sig}")).await;
 
     // dataSize defaults to 1 MiB; then another fileSize for the sha is refused.
     let (_, fresh) = api
-        .get_raw(&format!(
-            "Action=InitUploadUGC&fileSha={sha}&fileSize={}&signature={sig}",
-            file.data.len()
-        ))
+        .get_raw(&format!("Action=InitUploadUGC&fileSha={sha}&fileSize={}&signature={sig}", file.data.len()))
         .await;
     assert_eq!(fresh.code, 0, "{fresh:?}");
-    bad(format!(
-        "Action=InitUploadUGC&fileSha={sha}&fileSize=5&dataSize=1048576&signature={sig}"
-    ))
-    .await;
+    bad(format!("Action=InitUploadUGC&fileSha={sha}&fileSize=5&dataSize=1048576&signature={sig}")).await;
 
     // Parts that do not fit the plan, and malformed part parameters.
     let body = &file.data[..MIB];
@@ -512,28 +322,12 @@ async fn protocol_parameter_failures(store: Store) {
         assert_failure(&answer, code::PROTOCOL_PARAMS, false);
     }
     let url = api.part_url(sha, 0, MIB, "not-an-md5", &file.sig);
-    assert_failure(
-        &expect_200(api.post(url, body.to_vec()).send().await.unwrap()).await,
-        code::PROTOCOL_PARAMS,
-        false,
-    );
-    let url = format!(
-        "{}?Action=UploadPartUGC&fileSha={sha}&dataSize={MIB}&dataMd5={md5}&signature={sig}",
-        api.endpoint()
-    );
-    assert_failure(
-        &expect_200(api.post(url, body.to_vec()).send().await.unwrap()).await,
-        code::PROTOCOL_PARAMS,
-        false,
-    );
+    assert_failure(&expect_200(api.post(url, body.to_vec()).send().await.unwrap()).await, code::PROTOCOL_PARAMS, false);
+    let url = format!("{}?Action=UploadPartUGC&fileSha={sha}&dataSize={MIB}&dataMd5={md5}&signature={sig}", api.endpoint());
+    assert_failure(&expect_200(api.post(url, body.to_vec()).send().await.unwrap()).await, code::PROTOCOL_PARAMS, false);
     // Uppercase hex is accepted.
     let url = api.part_url(&sha.to_uppercase(), 0, MIB, &md5.to_uppercase(), &file.sig);
-    assert_eq!(
-        expect_200(api.post(url, body.to_vec()).send().await.unwrap())
-            .await
-            .code,
-        0
-    );
+    assert_eq!(expect_200(api.post(url, body.to_vec()).send().await.unwrap()).await.code, 0);
 }
 
 async fn state_failures(store: Store) {
@@ -541,42 +335,16 @@ async fn state_failures(store: Store) {
     let api = server.api();
     let file = TestFile::new(MIB + 10, 12, APP_A);
     // Never initialised.
-    assert_failure(
-        &api.part(&file.sha, 0, &file.data[..MIB], &file.sig).await,
-        code::READ_STATE,
-        false,
-    );
-    assert_failure(
-        &api.finish(&file.sha, &file.sig).await,
-        code::READ_STATE,
-        false,
-    );
+    assert_failure(&api.part(&file.sha, 0, &file.data[..MIB], &file.sig).await, code::READ_STATE, false);
+    assert_failure(&api.finish(&file.sha, &file.sig).await, code::READ_STATE, false);
     // Finish with a part missing.
-    assert_eq!(
-        api.init(&file.sha, file.data.len(), MIB, &file.sig)
-            .await
-            .code,
-        0
-    );
-    assert_eq!(
-        api.part(&file.sha, 0, &file.data[..MIB], &file.sig)
-            .await
-            .code,
-        0
-    );
+    assert_eq!(api.init(&file.sha, file.data.len(), MIB, &file.sig).await.code, 0);
+    assert_eq!(api.part(&file.sha, 0, &file.data[..MIB], &file.sig).await.code, 0);
     let incomplete = api.finish(&file.sha, &file.sig).await;
     assert_failure(&incomplete, code::READ_STATE, false);
-    assert!(
-        incomplete.message.contains("offset 1048576"),
-        "{incomplete:?}"
-    );
+    assert!(incomplete.message.contains("offset 1048576"), "{incomplete:?}");
     // The failure did not harm the upload.
-    assert_eq!(
-        api.part(&file.sha, MIB, &file.data[MIB..], &file.sig)
-            .await
-            .code,
-        0
-    );
+    assert_eq!(api.part(&file.sha, MIB, &file.data[MIB..], &file.sig).await.code, 0);
     assert_eq!(api.finish(&file.sha, &file.sig).await.code, 0);
 }
 
@@ -585,12 +353,7 @@ async fn an_unwritable_data_folder_answers_write_failure() {
     let server = TestServer::start(&[]).await;
     let api = server.api();
     let file = TestFile::new(HALF, 13, APP_A);
-    assert_eq!(
-        api.init(&file.sha, file.data.len(), HALF, &file.sig)
-            .await
-            .code,
-        0
-    );
+    assert_eq!(api.init(&file.sha, file.data.len(), HALF, &file.sig).await.code, 0);
     // Temp files can no longer be created (a file stands where tmp/ was).
     let tmp = server.data.join("tmp");
     std::fs::remove_dir_all(&tmp).unwrap();
@@ -599,16 +362,9 @@ async fn an_unwritable_data_folder_answers_write_failure() {
     assert_failure(&answer, code::WRITE_STATE, true);
     // The answer says what failed, never where on the server.
     let data = server.data.display().to_string();
-    assert!(
-        !answer.message.contains(&data) && !answer.message.contains("/tmp"),
-        "{answer:?}"
-    );
+    assert!(!answer.message.contains(&data) && !answer.message.contains("/tmp"), "{answer:?}");
     let other = TestFile::new(HALF, 14, APP_A);
-    assert_failure(
-        &api.init(&other.sha, HALF, HALF, &other.sig).await,
-        code::WRITE_STATE,
-        true,
-    );
+    assert_failure(&api.init(&other.sha, HALF, HALF, &other.sig).await, code::WRITE_STATE, true);
     // Repaired, the same requests succeed.
     std::fs::remove_file(&tmp).unwrap();
     std::fs::create_dir(&tmp).unwrap();
@@ -627,35 +383,16 @@ async fn bad_bodies_are_refused_and_not_stored(store: Store) {
 
     // Wrong MD5.
     let url = api.part_url(sha, 0, HALF, &md5_hex(b"x"), sig);
-    assert_failure(
-        &expect_200(api.post(url, part.to_vec()).send().await.unwrap()).await,
-        code::BODY,
-        false,
-    );
+    assert_failure(&expect_200(api.post(url, part.to_vec()).send().await.unwrap()).await, code::BODY, false);
     // Longer and shorter than dataSize (Content-Length known up front).
     let mut long = part.to_vec();
     long.extend_from_slice(&[0; 1000]);
     let url = api.part_url(sha, 0, HALF, &md5, sig);
-    assert_failure(
-        &expect_200(api.post(url.clone(), long.clone()).send().await.unwrap()).await,
-        code::BODY,
-        false,
-    );
-    assert_failure(
-        &expect_200(
-            api.post(url.clone(), part[1..].to_vec())
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await,
-        code::BODY,
-        false,
-    );
+    assert_failure(&expect_200(api.post(url.clone(), long.clone()).send().await.unwrap()).await, code::BODY, false);
+    assert_failure(&expect_200(api.post(url.clone(), part[1..].to_vec()).send().await.unwrap()).await, code::BODY, false);
     // Far too long, streamed without a Content-Length: refused once it
     // passes dataSize.
-    let chunks =
-        futures_util::stream::iter((0..40).map(|_| Ok::<_, std::io::Error>(vec![7u8; 64 * 1024])));
+    let chunks = futures_util::stream::iter((0..40).map(|_| Ok::<_, std::io::Error>(vec![7u8; 64 * 1024])));
     let streamed = api
         .client
         .post(url.clone())
@@ -667,13 +404,7 @@ async fn bad_bodies_are_refused_and_not_stored(store: Store) {
     // A stream of exactly the right bytes is accepted, though: no length needed.
     let owned: Vec<Vec<u8>> = part.chunks(10_000).map(<[u8]>::to_vec).collect();
     let chunks = futures_util::stream::iter(owned.into_iter().map(Ok::<_, std::io::Error>));
-    let streamed = api
-        .client
-        .post(url)
-        .body(reqwest::Body::wrap_stream(chunks))
-        .send()
-        .await
-        .unwrap();
+    let streamed = api.client.post(url).body(reqwest::Body::wrap_stream(chunks)).send().await.unwrap();
     assert_eq!(expect_200(streamed).await.code, 0);
 
     // Only the good part was stored.
@@ -683,17 +414,8 @@ async fn bad_bodies_are_refused_and_not_stored(store: Store) {
     assert_eq!(listed[0].data_md5.as_deref(), Some(md5.as_str()));
     let stored = server.keys("apps/").await;
     assert_eq!(stored.len(), 2, "the state and one part: {stored:?}");
-    assert!(
-        stored
-            .iter()
-            .any(|k| k.ends_with(&format!("/parts/0.{md5}"))),
-        "{stored:?}"
-    );
-    assert_eq!(
-        server.keys("tmp/").await,
-        Vec::<String>::new(),
-        "refused bodies leave no temp files"
-    );
+    assert!(stored.iter().any(|k| k.ends_with(&format!("/parts/0.{md5}"))), "{stored:?}");
+    assert_eq!(server.keys("tmp/").await, Vec::<String>::new(), "refused bodies leave no temp files");
 }
 
 async fn hostile_input_gets_json_and_the_server_keeps_serving(store: Store) {
@@ -714,17 +436,8 @@ async fn hostile_input_gets_json_and_the_server_keeps_serving(store: Store) {
         assert!(status < 500);
         assert!(answer.code < 0, "{query}: {answer:?}");
     }
-    for method in [
-        reqwest::Method::PUT,
-        reqwest::Method::DELETE,
-        reqwest::Method::PATCH,
-    ] {
-        let response = api
-            .client
-            .request(method, format!("{}?Action=InitUploadUGC", api.endpoint()))
-            .send()
-            .await
-            .unwrap();
+    for method in [reqwest::Method::PUT, reqwest::Method::DELETE, reqwest::Method::PATCH] {
+        let response = api.client.request(method, format!("{}?Action=InitUploadUGC", api.endpoint())).send().await.unwrap();
         let (status, answer) = read_answer(response).await;
         assert!(status < 500);
         assert_failure(&answer, code::COMMON_PARAMS, false);
@@ -734,9 +447,7 @@ async fn hostile_input_gets_json_and_the_server_keeps_serving(store: Store) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     stream
-        .write_all(
-            b"GET /v2/index.php?Action=\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        )
+        .write_all(b"GET /v2/index.php?Action=\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
     let mut reply = Vec::new();
@@ -755,57 +466,24 @@ async fn unfinished_uploads_expire_and_their_parts_are_deleted(store: Store) {
     let done = TestFile::new(HALF + 1, 17, APP_A);
     let finished = api.upload(&done, HALF).await;
     let file = TestFile::new(2 * HALF, 18, APP_A);
-    assert_eq!(
-        api.init(&file.sha, file.data.len(), HALF, &file.sig)
-            .await
-            .code,
-        0
-    );
-    assert_eq!(
-        api.part(&file.sha, 0, &file.data[..HALF], &file.sig)
-            .await
-            .code,
-        0
-    );
-    assert!(server
-        .keys("apps/")
-        .await
-        .iter()
-        .any(|k| k.contains("/parts/")));
+    assert_eq!(api.init(&file.sha, file.data.len(), HALF, &file.sig).await.code, 0);
+    assert_eq!(api.part(&file.sha, 0, &file.data[..HALF], &file.sig).await.code, 0);
+    assert!(server.keys("apps/").await.iter().any(|k| k.contains("/parts/")));
 
     // Idle for 2 s, then the next sweep (every second here) deletes it.
     let started = std::time::Instant::now();
-    while server
-        .keys("apps/")
-        .await
-        .iter()
-        .any(|k| k.contains("/uploads/"))
-    {
-        assert!(
-            started.elapsed().as_secs() < 15,
-            "{:?}",
-            server.keys("apps/").await
-        );
+    while server.keys("apps/").await.iter().any(|k| k.contains("/uploads/")) {
+        assert!(started.elapsed().as_secs() < 15, "{:?}", server.keys("apps/").await);
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    assert!(
-        started.elapsed().as_millis() >= 1000,
-        "not before it was idle long enough"
-    );
-    assert_failure(
-        &api.finish(&file.sha, &file.sig).await,
-        code::READ_STATE,
-        false,
-    );
+    assert!(started.elapsed().as_millis() >= 1000, "not before it was idle long enough");
+    assert_failure(&api.finish(&file.sha, &file.sig).await, code::READ_STATE, false);
     let fresh = api.init(&file.sha, file.data.len(), HALF, &file.sig).await;
     assert_eq!((fresh.code, fresh.list_parts), (0, None), "starts over");
 
     // Finished files do not expire.
     let instant = api.init(&done.sha, done.data.len(), HALF, &done.sig).await;
-    assert_eq!(
-        (instant.code, &instant.file_id),
-        (code::INSTANT, &finished.file_id)
-    );
+    assert_eq!((instant.code, &instant.file_id), (code::INSTANT, &finished.file_id));
     assert_eq!(api.fetch(&instant.url.unwrap()).await, done.data);
 }
 
@@ -813,33 +491,14 @@ async fn finishes_at_once_answer_one_file(store: Store) {
     let server = TestServer::start_on(store, &[]).await;
     let api = server.api();
     let file = TestFile::new(3 * MIB + 5, 19, APP_A);
-    assert_eq!(
-        api.init(&file.sha, file.data.len(), MIB, &file.sig)
-            .await
-            .code,
-        0
-    );
+    assert_eq!(api.init(&file.sha, file.data.len(), MIB, &file.sig).await.code, 0);
     for (offset, len) in file.parts(MIB) {
-        assert_eq!(
-            api.part(
-                &file.sha,
-                offset,
-                &file.data[offset..offset + len],
-                &file.sig
-            )
-            .await
-            .code,
-            0
-        );
+        assert_eq!(api.part(&file.sha, offset, &file.data[offset..offset + len], &file.sig).await.code, 0);
     }
     let finishes = (0..3).map(|_| api.finish(&file.sha, &file.sig));
     let answers = futures_util::future::join_all(finishes).await;
     for answer in &answers {
-        assert_eq!(
-            (answer.code, &answer.file_id),
-            (0, &answers[0].file_id),
-            "{answers:?}"
-        );
+        assert_eq!((answer.code, &answer.file_id), (0, &answers[0].file_id), "{answers:?}");
     }
     assert_eq!(server.keys("media/").await.len(), 1, "one media object");
     assert_eq!(api.fetch(answers[0].url.as_ref().unwrap()).await, file.data);

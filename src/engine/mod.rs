@@ -390,10 +390,7 @@ impl Engine {
     }
 
     fn is_over(&self) -> bool {
-        matches!(
-            self.phase,
-            Phase::Done(_) | Phase::Failed(_) | Phase::Aborted
-        )
+        matches!(self.phase, Phase::Done(_) | Phase::Failed(_) | Phase::Aborted)
     }
 
     /// Why the upload stands still at `now`, if it does: offline, or only

@@ -646,31 +646,17 @@ fn a_stall_halves_the_parts_in_flight_once_per_round_then_they_grow_back() {
     e.on_part(0, PartReply::Sent(Reply::Timeout), 10.0);
     e.on_part(1, PartReply::Sent(Reply::Network("reset".into())), 11.0);
     // One cut for the round: 2 in flight, and 2 are.
-    assert!(
-        take_parts(&mut e, 11.0).is_empty(),
-        "limit 2, parts 2 and 3 in flight"
-    );
+    assert!(take_parts(&mut e, 11.0).is_empty(), "limit 2, parts 2 and 3 in flight");
     e.on_part(2, PartReply::Sent(ok()), 12.0);
-    assert_eq!(
-        indexes(&take_parts(&mut e, 12.0)),
-        vec![4],
-        "one in its place"
-    );
+    assert_eq!(indexes(&take_parts(&mut e, 12.0)), vec![4], "one in its place");
     // A stall of a part started after the cut cuts again.
     e.on_part(4, PartReply::Sent(Reply::Timeout), 13.0);
-    assert!(
-        take_parts(&mut e, 13.0).is_empty(),
-        "limit 1, part 3 in flight"
-    );
+    assert!(take_parts(&mut e, 13.0).is_empty(), "limit 1, part 3 in flight");
     e.on_part(3, PartReply::Sent(Reply::Network("reset".into())), 14.0);
     // Started before the last cut: no second cut (and never below 1).
     let mut now = 14.0;
     let mut in_flight = indexes(&take_parts(&mut e, now));
-    assert_eq!(
-        in_flight,
-        vec![5],
-        "one at a time; retries wait for their backoff"
-    );
+    assert_eq!(in_flight, vec![5], "one at a time; retries wait for their backoff");
     // Growth: one more after as many successes in a row as are allowed.
     let mut seen = Vec::new();
     for _ in 0..8 {
@@ -680,11 +666,7 @@ fn a_stall_halves_the_parts_in_flight_once_per_round_then_they_grow_back() {
         in_flight.extend(indexes(&take_parts(&mut e, now)));
         seen.push(in_flight.len());
     }
-    assert_eq!(
-        seen,
-        vec![2, 2, 3, 3, 3, 4, 4, 4],
-        "back to concurrency, never above"
-    );
+    assert_eq!(seen, vec![2, 2, 3, 3, 3, 4, 4, 4], "back to concurrency, never above");
 }
 
 #[test]
@@ -714,20 +696,13 @@ fn offline_waits_without_spending_retries_and_goes_on_when_online() {
         (ProgressStage::Upload, Some(Waiting::Offline))
     );
     // Both requests fail on the network while offline.
-    e.on_part(
-        0,
-        PartReply::Sent(Reply::Network("Failed to fetch".into())),
-        6.0,
-    );
+    e.on_part(0, PartReply::Sent(Reply::Network("Failed to fetch".into())), 6.0);
     e.on_part(1, PartReply::Sent(Reply::Timeout), 7.0);
     // However long it lasts, nothing starts, nothing fails, no timer.
     for now in [8.0, 60_000.0, 3_600_000.0] {
         assert_eq!(e.poll(now), Step::Wait { until: None });
     }
-    assert!(
-        drain_progress(&mut e).is_empty(),
-        "waiting is reported once"
-    );
+    assert!(drain_progress(&mut e).is_empty(), "waiting is reported once");
     e.set_online(true, 3_600_001.0);
     let back = drain_progress(&mut e);
     assert_eq!(back.len(), 1);
@@ -774,10 +749,7 @@ fn an_instant_upload_after_waiting_closes_the_upload_stage() {
     e.on_init(answer(r#"{"code":2,"fileId":"4","url":"http://h/4"}"#), 2.0);
     assert!(matches!(e.poll(2.0), Step::Done(_)));
     let last = drain_progress(&mut e).pop().unwrap();
-    assert_eq!(
-        (last.stage, last.loaded, last.waiting),
-        (ProgressStage::Upload, 10, None)
-    );
+    assert_eq!((last.stage, last.loaded, last.waiting), (ProgressStage::Upload, 10, None));
 }
 
 #[test]
@@ -838,11 +810,7 @@ fn an_expired_signature_is_refreshed_once_and_the_requests_sent_again() {
     // The signature expires: part 1 is refused; the engine asks for a new one.
     e.on_part(1, PartReply::Sent(expired()), 2.0);
     assert_eq!(e.poll(2.0), Step::Sign);
-    assert_eq!(
-        e.poll(2.0),
-        Step::Wait { until: None },
-        "nothing starts meanwhile"
-    );
+    assert_eq!(e.poll(2.0), Step::Wait { until: None }, "nothing starts meanwhile");
     // Part 2 was sent with the old signature too: sent again, no new ask.
     e.on_part(2, PartReply::Sent(expired()), 3.0);
     assert_eq!(e.poll(3.0), Step::Wait { until: None });
@@ -884,10 +852,7 @@ fn a_fresh_signature_refused_at_once_fails_for_good() {
     let Step::Failed(error) = e.poll(4.0) else {
         panic!("a second -10002 in a row is final")
     };
-    assert_eq!(
-        (error.code, error.stage, error.can_retry),
-        (-10002, Stage::Part, false)
-    );
+    assert_eq!((error.code, error.stage, error.can_retry), (-10002, Stage::Part, false));
     assert!(error.message.contains("expired"), "{}", error.message);
     assert_eq!(e.poll(5.0), Step::Failed(error), "no third ask");
 }

@@ -209,8 +209,7 @@ impl ObjectWriter for DiskWriter {
             let mut file = self.take_file()?;
             let pending = std::mem::take(&mut self.pending);
             self.pending_len = 0;
-            self.file =
-                Some(blocking(move || write_chunks(&mut file, &pending).map(|()| file)).await?);
+            self.file = Some(blocking(move || write_chunks(&mut file, &pending).map(|()| file)).await?);
         }
         Ok(())
     }

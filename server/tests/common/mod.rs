@@ -92,11 +92,7 @@ impl TestServer {
     }
 
     pub async fn start_in(data: &Path, extra: &[&str]) -> TestServer {
-        let mut args: Vec<String> = vec![
-            "vod-ugc-server".into(),
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-        ];
+        let mut args: Vec<String> = vec!["vod-ugc-server".into(), "--listen".into(), "127.0.0.1:0".into()];
         args.extend(["--data".into(), data.display().to_string()]);
         args.extend(key_args());
         args.extend(extra.iter().map(|s| s.to_string()));
@@ -106,14 +102,7 @@ impl TestServer {
         tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        TestServer {
-            base,
-            data: data.to_owned(),
-            bucket: None,
-            _dir: None,
-            _child: None,
-            stop: Some(stop),
-        }
+        TestServer { base, data: data.to_owned(), bucket: None, _dir: None, _child: None, stop: Some(stop) }
     }
 
     pub fn api(&self) -> Api {
@@ -141,11 +130,7 @@ impl BinaryServer {
     }
 
     /// Started with its stderr (the log) going to `log`.
-    pub async fn start_logging_to(
-        data: &Path,
-        extra: &[&str],
-        log: impl Into<Stdio>,
-    ) -> BinaryServer {
+    pub async fn start_logging_to(data: &Path, extra: &[&str], log: impl Into<Stdio>) -> BinaryServer {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_vod-ugc-server"));
         command.arg("--data").arg(data).stderr(log);
         BinaryServer::spawn(command, extra).await
@@ -154,10 +139,7 @@ impl BinaryServer {
     /// On `bucket` of the test binary's moto_server.
     pub async fn start_s3(bucket: &str, extra: &[&str]) -> BinaryServer {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_vod-ugc-server"));
-        command
-            .args(["--storage", &format!("s3://{bucket}/ugc")])
-            .envs(moto().env())
-            .stderr(Stdio::null());
+        command.args(["--storage", &format!("s3://{bucket}/ugc")]).envs(moto().env()).stderr(Stdio::null());
         BinaryServer::spawn(command, extra).await
     }
 
@@ -173,11 +155,7 @@ impl BinaryServer {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the server prints its address");
+        let line = lines.next_line().await.unwrap().expect("the server prints its address");
         let base = line
             .strip_prefix("vod-ugc-server listening on ")
             .unwrap_or_else(|| panic!("unexpected startup line {line:?}"))
@@ -222,10 +200,7 @@ pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
 }
 
 pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 /// A signature for `sha` from `app`, valid for an hour.
@@ -277,10 +252,7 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str) -> Api {
-        Api {
-            client: reqwest::Client::new(),
-            base: base.to_owned(),
-        }
+        Api { client: reqwest::Client::new(), base: base.to_owned() }
     }
 
     pub fn endpoint(&self) -> String {
@@ -289,12 +261,7 @@ impl Api {
 
     /// GET `/v2/index.php?{query}` as written (not re-encoded).
     pub async fn get_raw(&self, query: &str) -> (u16, Answer) {
-        let response = self
-            .client
-            .get(format!("{}?{query}", self.endpoint()))
-            .send()
-            .await
-            .unwrap();
+        let response = self.client.get(format!("{}?{query}", self.endpoint())).send().await.unwrap();
         read_answer(response).await
     }
 
@@ -307,14 +274,7 @@ impl Api {
         expect_200(self.client.get(url).send().await.unwrap()).await
     }
 
-    pub fn part_url(
-        &self,
-        sha: &str,
-        offset: usize,
-        data_size: usize,
-        md5: &str,
-        sig: &str,
-    ) -> String {
+    pub fn part_url(&self, sha: &str, offset: usize, data_size: usize, md5: &str, sig: &str) -> String {
         format!(
             "{}?Action=UploadPartUGC&fileSha={sha}&offset={offset}&dataSize={data_size}&dataMd5={md5}&signature={}",
             self.endpoint(),
@@ -336,31 +296,15 @@ impl Api {
     }
 
     pub async fn finish(&self, sha: &str, sig: &str) -> Answer {
-        let url = format!(
-            "{}?Action=FinishUploadUGC&fileSha={sha}&signature={}",
-            self.endpoint(),
-            enc(sig)
-        );
+        let url = format!("{}?Action=FinishUploadUGC&fileSha={sha}&signature={}", self.endpoint(), enc(sig));
         expect_200(self.client.get(url).send().await.unwrap()).await
     }
 
     /// Init, every part in order, finish; returns the finish answer.
     pub async fn upload(&self, file: &TestFile, part_size: usize) -> Answer {
-        assert_eq!(
-            self.init(&file.sha, file.data.len(), part_size, &file.sig)
-                .await
-                .code,
-            0
-        );
+        assert_eq!(self.init(&file.sha, file.data.len(), part_size, &file.sig).await.code, 0);
         for (offset, len) in file.parts(part_size) {
-            let answer = self
-                .part(
-                    &file.sha,
-                    offset,
-                    &file.data[offset..offset + len],
-                    &file.sig,
-                )
-                .await;
+            let answer = self.part(&file.sha, offset, &file.data[offset..offset + len], &file.sig).await;
             assert_eq!(answer.code, 0, "{answer:?}");
         }
         let answer = self.finish(&file.sha, &file.sig).await;
@@ -387,10 +331,7 @@ pub async fn read_answer(response: reqwest::Response) -> (u16, Answer) {
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
     let body = response.bytes().await.unwrap();
-    assert!(
-        content_type.starts_with("application/json"),
-        "{status} {content_type}: {body:?}"
-    );
+    assert!(content_type.starts_with("application/json"), "{status} {content_type}: {body:?}");
     let answer = Answer::parse(&body).unwrap_or_else(|| panic!("not an answer: {body:?}"));
     // The wire form: integer code, canRetry 0/1, fileId a string.
     let raw: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -399,11 +340,7 @@ pub async fn read_answer(response: reqwest::Response) -> (u16, Answer) {
         assert!(flag == 0 || flag == 1, "{raw}");
     }
     if let Some(id) = raw.get("fileId") {
-        assert!(
-            id.as_str()
-                .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())),
-            "{raw}"
-        );
+        assert!(id.as_str().is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())), "{raw}");
     }
     (status, answer)
 }
@@ -423,9 +360,7 @@ pub fn assert_failure(answer: &Answer, code: i64, can_retry: bool) {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries {
         let path = entry.unwrap().path();
         if path.is_dir() {
@@ -458,16 +393,8 @@ impl Moto {
         let bin = std::env::var_os("MOTO_SERVER")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join(".venv-moto/bin/moto_server"));
-        assert!(
-            bin.exists(),
-            "{} is missing: run scripts/setup.sh",
-            bin.display()
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        assert!(bin.exists(), "{} is missing: run scripts/setup.sh", bin.display());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let watchdog = format!(
             "\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & moto=$!; \
              while kill -0 {pid} 2>/dev/null && kill -0 $moto 2>/dev/null; do sleep 1; done; kill $moto",
@@ -482,17 +409,10 @@ impl Moto {
         let endpoint = format!("http://127.0.0.1:{port}");
         let started = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed().as_secs() < 30,
-                "moto_server did not start on port {port}"
-            );
+            assert!(started.elapsed().as_secs() < 30, "moto_server did not start on port {port}");
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        Moto {
-            endpoint,
-            client: reqwest::Client::new(),
-            _watchdog: watchdog,
-        }
+        Moto { endpoint, client: reqwest::Client::new(), _watchdog: watchdog }
     }
 
     /// What a server needs in its environment to use this moto.
@@ -511,17 +431,8 @@ impl Moto {
         static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let bucket = format!("vod-test-{}-{n}", std::process::id());
-        let response = self
-            .client
-            .put(format!("{}/{bucket}", self.endpoint))
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "creating {bucket}: {}",
-            response.status()
-        );
+        let response = self.client.put(format!("{}/{bucket}", self.endpoint)).send().await.unwrap();
+        assert!(response.status().is_success(), "creating {bucket}: {}", response.status());
         bucket
     }
 
@@ -540,9 +451,6 @@ impl Moto {
             .unwrap();
         let path = object_store::path::Path::from(format!("ugc/{prefix}"));
         let listed: Vec<_> = store.list(Some(&path)).try_collect().await.unwrap();
-        listed
-            .iter()
-            .map(|m| m.location.as_ref().strip_prefix("ugc/").unwrap().to_owned())
-            .collect()
+        listed.iter().map(|m| m.location.as_ref().strip_prefix("ugc/").unwrap().to_owned()).collect()
     }
 }
