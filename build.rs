@@ -1,5 +1,5 @@
 //! Embeds the reading Worker's script (`src/web/read-worker.js`, see
-//! `src/web/reader.rs`) without its comments, blank lines and indentation:
+//! `src/web/driver.js`) without its comments, blank lines and indentation:
 //! the file stays readable in the tree, and the `.wasm` carries only code.
 //! Only whole-line comments are dropped (`// ...` lines and `/* ... */`
 //! blocks that start a line), so no string or expression is ever cut.

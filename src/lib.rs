@@ -15,6 +15,7 @@ pub mod cache;
 pub mod engine;
 pub mod error;
 pub mod hash;
+pub mod job;
 pub mod json;
 pub mod options;
 pub mod plan;
@@ -22,6 +23,7 @@ pub mod progress;
 pub mod protocol;
 pub mod reply;
 pub mod signature;
+pub mod transfer;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -9,7 +9,7 @@
 use js_sys::{Object, Promise, Reflect};
 use vod_ugc_upload::web;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -37,12 +37,8 @@ fn set(target: &JsValue, name: &str, value: &JsValue) {
 /// `{upload, hashFile}` as the page sees them, backed by this build.
 fn api() -> JsValue {
     let api: JsValue = Object::new().into();
-    let upload = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(|file, options| {
-        future_to_promise(web::upload(file, options))
-    });
-    let hash_file = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(|file, options| {
-        future_to_promise(web::hash_file(file, options))
-    });
+    let upload = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(web::upload);
+    let hash_file = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(web::hash_file);
     set(&api, "upload", upload.as_ref());
     set(&api, "hashFile", hash_file.as_ref());
     // The functions live as long as the page: one test each.

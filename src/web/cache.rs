@@ -1,20 +1,15 @@
 //! The hash cache in the browser (rules in [`crate::cache`]): entries kept
 //! in IndexedDB by `cache.js` (a few lines of JavaScript, far smaller in the
-//! module than web-sys' IndexedDB bindings), and the check of the parts a
-//! server holds against the file's bytes, while the upload goes on.
+//! module than web-sys' IndexedDB bindings). The parts a server holds are
+//! checked against the file's bytes by [`crate::transfer`].
 
 use js_sys::{Date, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::File;
 
-use super::blob::{self, ReadError};
 use super::js::{self, ObjectBuilder};
-use super::wake::AbortWatch;
 use crate::cache::{key, Entry, MAX_AGE_MS};
-use crate::hash::md5::DIGEST_LEN;
-use crate::hash::{Md5, PartMd5s};
-use crate::plan::Part;
+use crate::hash::PartMd5s;
 
 #[wasm_bindgen(module = "/src/web/cache.js")]
 extern "C" {
@@ -45,71 +40,40 @@ impl HashCache {
         })
     }
 
-    /// The remembered SHA-1 and part MD5s, if there is a good entry.
-    pub async fn load(&self) -> Option<(String, PartMd5s)> {
-        let stored = JsFuture::from(cache_get(&self.key)).await.ok()?;
+    /// Looks the entry up: a promise of what is stored, see [`HashCache::hashes`].
+    pub fn load(&self) -> Promise {
+        cache_get(&self.key)
+    }
+
+    /// The remembered SHA-1 and part MD5s in what [`HashCache::load`]
+    /// resolved to, if it is a good entry.
+    pub fn hashes(&self, stored: &JsValue) -> Option<(String, PartMd5s)> {
         let entry = Entry {
-            file_sha: js::get(&stored, "sha").as_string()?,
-            part_size: js::get(&stored, "partSize").as_f64()? as u64,
-            part_md5s: js::get(&stored, "md5s")
+            file_sha: js::get(stored, "sha").as_string()?,
+            part_size: js::get(stored, "partSize").as_f64()? as u64,
+            part_md5s: js::get(stored, "md5s")
                 .dyn_into::<Uint8Array>()
                 .ok()?
                 .to_vec(),
-            saved_at: js::get(&stored, "savedAt").as_f64()?,
+            saved_at: js::get(stored, "savedAt").as_f64()?,
         };
         entry.hashes(self.size, Date::now())
     }
 
-    /// Remembers the hashes of the file, and forgets entries past their age.
-    pub async fn store(&self, file_sha: &str, part_md5s: &PartMd5s) {
-        let now = Date::now();
-        let Some(entry) = Entry::new(file_sha, part_md5s, now) else {
-            return;
-        };
+    /// Remembers the hashes of the file, and forgets entries past their
+    /// age: a promise of it done (or not: it never rejects).
+    pub fn store(&self, entry: Entry) -> Promise {
         let stored = ObjectBuilder::new()
             .set("sha", entry.file_sha)
             .set("partSize", entry.part_size as f64)
             .set("md5s", Uint8Array::from(&entry.part_md5s[..]))
             .set("savedAt", entry.saved_at)
             .build();
-        let _ = JsFuture::from(cache_put(&self.key, &stored, now - MAX_AGE_MS)).await;
+        cache_put(&self.key, &stored, entry.saved_at - MAX_AGE_MS)
     }
 
     /// Forgets the entry: the upload is done, or the entry was stale.
-    pub async fn forget(&self) {
-        let _ = JsFuture::from(cache_delete(&self.key)).await;
+    pub fn forget(&self) -> Promise {
+        cache_delete(&self.key)
     }
-}
-
-/// Reads `parts` (skipped on their remembered MD5) and tells for each
-/// whether its bytes still have that MD5. Runs of adjacent parts (they come
-/// in order: the engine offers parts front to back) are read together, up
-/// to 4 MiB at a time.
-pub async fn check_parts(
-    blob: &web_sys::Blob,
-    parts: Vec<(Part, [u8; DIGEST_LEN])>,
-    abort: &AbortWatch,
-) -> Result<Vec<(u64, bool)>, ReadError> {
-    const MAX_READ: u64 = 4 << 20;
-    let mut results = Vec::with_capacity(parts.len());
-    let mut rest = &parts[..];
-    while let Some((first, _)) = rest.first() {
-        let run = 1 + rest
-            .windows(2)
-            .take_while(|pair| {
-                pair[1].0.offset == pair[0].0.end() && pair[1].0.end() - first.offset <= MAX_READ
-            })
-            .count();
-        let (batch, after) = rest.split_at(run);
-        let end = batch[run - 1].0.end();
-        let buffer = blob::read(blob, first.offset, end, abort).await?;
-        let bytes = Uint8Array::new(&buffer).to_vec();
-        for (part, md5) in batch {
-            let at = (part.offset - first.offset) as usize;
-            let same = Md5::digest(&bytes[at..at + part.len as usize]) == *md5;
-            results.push((part.index, same));
-        }
-        rest = after;
-    }
-    Ok(results)
 }

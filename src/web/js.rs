@@ -6,15 +6,6 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(js_name = fetch)]
-    pub fn fetch_with_request(request: &web_sys::Request) -> js_sys::Promise;
-
-    #[wasm_bindgen(js_name = setTimeout)]
-    pub fn set_timeout(handler: &js_sys::Function, ms: f64) -> JsValue;
-
-    #[wasm_bindgen(js_name = clearTimeout)]
-    pub fn clear_timeout(id: &JsValue);
-
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
     pub fn now() -> f64;
 

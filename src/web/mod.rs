@@ -1,37 +1,24 @@
 //! The browser adapter: the JavaScript API (`upload`, `hashFile`) over the
-//! protocol core. It reads the file, sends requests (`fetch`, and
-//! `XMLHttpRequest` for part bodies), keeps time, watches the `AbortSignal`
-//! and the browser's online state; every protocol decision is the engine's.
+//! protocol core. It checks the input, and hands each call ([`Job`], sans
+//! I/O) to a small JavaScript driver that reads the file, sends requests
+//! (`fetch`, and `XMLHttpRequest` for part bodies), keeps time, and watches
+//! the `AbortSignal` and the browser's online state ([`call`]); every
+//! protocol decision is the core's.
 
-mod blob;
 mod cache;
-mod http;
+mod call;
 mod input;
 mod js;
 mod progress;
-mod reader;
-mod upload;
-mod wake;
-mod xhr;
 
-use std::task::Poll;
-
-use futures_util::FutureExt;
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
-use self::blob::ReadError;
 use self::cache::HashCache;
+use self::call::{Call, Stop};
 use self::js::ObjectBuilder;
-use self::upload::{unreadable, Checks, Session, Stop};
-use self::wake::AbortWatch;
-use crate::cache::is_stale_refusal;
-use crate::engine::Outcome;
 use crate::error::{client_code, Stage, UploadError};
-use crate::hash::PartMd5s;
-use crate::options::Options;
-use crate::progress::{Meter, ProgressStage};
+use crate::job::{Ended, Job};
 use crate::signature::split_file_name;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -40,49 +27,55 @@ const TYPESCRIPT: &'static str = include_str!("api.d.ts");
 /// Uploads a File or Blob; resolves to `{fileId, url, fileSha, instant,
 /// resumed, rehashed, partsUploaded, partsSkipped, bytesUploaded}`.
 #[wasm_bindgen(skip_typescript)]
-pub async fn upload(file: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
-    let watch = AbortWatch::new(js_signal(&options));
-    run_upload(&file, &options, &watch)
-        .await
-        .map_err(|stop| stop_to_js(stop, &watch))
+pub fn upload(file: JsValue, options: JsValue) -> Promise {
+    let signal = js_signal(&options);
+    let checked =
+        input::file(&file, false).and_then(|input| Ok((input, input::upload_options(&options)?)));
+    let (input, (options, hooks)) = match checked {
+        Ok(checked) => checked,
+        Err(error) => return Promise::reject(&stop_to_js(Stop::Failed(error), None)),
+    };
+    let cache = options.cache.then(|| HashCache::for_file(&file)).flatten();
+    let seed = (js_sys::Math::random() * 2f64.powi(53)) as u64;
+    let stall_ms = options.timeout_ms as f64;
+    let job = Job::upload(input.size, options, cache.is_some(), seed, js::now());
+    let mut call = Call::new(job);
+    call.sign = Some((hooks.get_signature, input.file_name));
+    call.on_progress = hooks.on_progress;
+    call.cache = cache;
+    call.signal = signal;
+    call.start(&input.blob, stall_ms)
 }
 
 /// SHA-1 of a File or Blob, read in chunks: 40 lowercase hex digits.
 #[wasm_bindgen(js_name = hashFile, skip_typescript)]
-pub async fn hash_file(file: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
-    let watch = AbortWatch::new(js_signal(&options));
-    let result = async {
-        let input = input::file(&file, true)?;
-        let on_progress = input::hash_options(&options)?;
-        hash(&input, None, on_progress.as_ref(), &watch)
-            .await
-            .map(|hashes| hashes.sha1)
+pub fn hash_file(file: JsValue, options: JsValue) -> Promise {
+    let signal = js_signal(&options);
+    let checked =
+        input::file(&file, true).and_then(|input| Ok((input, input::hash_options(&options)?)));
+    let (input, on_progress) = match checked {
+        Ok(checked) => checked,
+        Err(error) => return Promise::reject(&stop_to_js(Stop::Failed(error), None)),
     };
-    result
-        .await
-        .map(JsValue::from)
-        .map_err(|stop| stop_to_js(stop, &watch))
+    let mut call = Call::new(Job::hash_file(input.size, js::now()));
+    call.on_progress = on_progress;
+    call.signal = signal;
+    call.start(&input.blob, 0.0)
 }
 
-async fn run_upload(
-    file: &JsValue,
-    options: &JsValue,
-    watch: &AbortWatch,
-) -> Result<JsValue, Stop> {
-    let input = input::file(file, false)?;
-    let (options, hooks) = input::upload_options(options)?;
-    if watch.aborted() {
-        return Err(Stop::Aborted);
-    }
-    let job = Job {
-        input: &input,
-        options: &options,
-        hooks: &hooks,
-        watch,
-        cache: options.cache.then(|| HashCache::for_file(file)).flatten(),
+/// The value a call settles with, and whether it resolves (else rejects).
+fn result(ended: Ended, signal: Option<&web_sys::AbortSignal>) -> (JsValue, bool) {
+    let (file_sha, outcome, rehashed) = match ended {
+        Ended::Hashed(file_sha) => return (file_sha.into(), true),
+        Ended::Uploaded {
+            file_sha,
+            outcome,
+            rehashed,
+        } => (file_sha, outcome, rehashed),
+        Ended::Failed(error) => return (stop_to_js(Stop::Failed(error), signal), false),
+        Ended::Aborted => return (stop_to_js(Stop::Aborted, signal), false),
     };
-    let (file_sha, outcome, rehashed) = job.run().await?;
-    Ok(ObjectBuilder::new()
+    let value = ObjectBuilder::new()
         .set("fileId", outcome.file_id)
         .set("url", outcome.url)
         .set("fileSha", file_sha)
@@ -92,203 +85,63 @@ async fn run_upload(
         .set("partsUploaded", outcome.parts_uploaded as f64)
         .set("partsSkipped", outcome.parts_skipped as f64)
         .set("bytesUploaded", outcome.bytes_uploaded as f64)
-        .build())
+        .build();
+    (value, true)
 }
 
-/// One call of `upload()`, from its checked input to its outcome.
-struct Job<'a> {
-    input: &'a input::Input,
-    options: &'a Options,
-    hooks: &'a input::Hooks,
-    watch: &'a AbortWatch,
-    /// The file's hash cache entry; `None` with `cache: false` or a Blob.
-    cache: Option<HashCache>,
-}
-
-impl Job<'_> {
-    /// Uploads with the remembered hashes when there are good ones, else
-    /// hashes first. When the remembered ones prove stale (the file changed
-    /// in place), forgets them and starts again from a fresh hash, once.
-    /// An instant upload answered to a remembered SHA-1 is no proof that
-    /// the file still has it (nothing else would check): the file is
-    /// hashed then, and the answer kept only for the same SHA-1. Resolves
-    /// to the file's SHA-1, the outcome, and whether it re-hashed.
-    async fn run(&self) -> Result<(String, Outcome, bool), Stop> {
-        let mut hashes = match &self.cache {
-            Some(cache) => cache.load().await,
-            None => None,
-        };
-        let mut remembered = hashes.is_some();
-        if remembered {
-            self.report_remembered();
-        }
-        let mut unconfirmed: Option<(String, Outcome)> = None;
-        let mut rehashed = false;
-        // At most two turns: the second starts from a fresh hash.
-        let done = loop {
-            let (file_sha, part_md5s) = match hashes.take() {
-                Some(hashes) => hashes,
-                None => self.hash_and_remember().await?,
-            };
-            if let Some((claimed, instant)) = unconfirmed.take() {
-                if claimed == file_sha {
-                    break (file_sha, instant, false);
-                }
-            }
-            match self.send(&file_sha, &part_md5s, remembered).await {
-                Ok(outcome) if remembered && outcome.instant => {
-                    unconfirmed = Some((file_sha, outcome));
-                }
-                Ok(outcome) => break (file_sha, outcome, rehashed),
-                Err(Stop::Failed(error)) if remembered && is_stale_refusal(&error) => {
-                    if let Some(cache) = &self.cache {
-                        cache.forget().await;
-                    }
-                }
-                Err(stop) => return Err(stop),
-            }
-            remembered = false;
-            rehashed = true;
-        };
-        if let Some(cache) = &self.cache {
-            cache.forget().await;
-        }
-        Ok(done)
-    }
-
-    /// Hashes the file and remembers the hashes.
-    async fn hash_and_remember(&self) -> Result<(String, PartMd5s), Stop> {
-        let on_progress = self.hooks.on_progress.as_ref();
-        let hashes = hash(
-            self.input,
-            Some(self.options.part_size),
-            on_progress,
-            self.watch,
-        )
-        .await?;
-        let part_md5s = hashes
-            .part_md5s
-            .expect("an upload's hashing pass computes the part MD5s");
-        if let Some(cache) = &self.cache {
-            cache.store(&hashes.sha1, &part_md5s).await;
-        }
-        Ok((hashes.sha1, part_md5s))
-    }
-
-    /// Signs and runs the upload with these hashes (`remembered`: from the
-    /// cache, so the parts the server holds are checked).
-    async fn send(
-        &self,
-        file_sha: &str,
-        part_md5s: &PartMd5s,
-        remembered: bool,
-    ) -> Result<Outcome, Stop> {
-        let signature = sign(self.input, file_sha, &self.hooks.get_signature, self.watch).await?;
-        let session = Session {
-            input: self.input,
-            file_sha,
-            signature: signature.into(),
-            get_signature: &self.hooks.get_signature,
-            sent: Default::default(),
-            part_md5s: Some(part_md5s),
-            remembered,
-            checks: Checks::default(),
-            options: self.options.clone(),
-            on_progress: self.hooks.on_progress.as_ref(),
-            abort: self.watch,
-        };
-        session.run().await
-    }
-
-    /// The "hash" stage of a remembered hash: one report, complete, and no
-    /// read of the file.
-    fn report_remembered(&self) {
-        let now = js::now();
-        let mut meter = Meter::new(ProgressStage::Hash, self.input.size, now);
-        progress::report(
-            self.hooks.on_progress.as_ref(),
-            &meter.advance(self.input.size, now),
-        );
-    }
-}
-
-/// Hashes the file (and with `part_size`, its parts), reporting the
-/// "hash" stage.
-async fn hash(
-    input: &input::Input,
-    part_size: Option<u64>,
-    on_progress: Option<&js_sys::Function>,
-    watch: &AbortWatch,
-) -> Result<blob::Hashes, Stop> {
-    let mut meter = Meter::new(ProgressStage::Hash, input.size, js::now());
-    progress::report(on_progress, &meter.report());
-    let result = blob::hash(&input.blob, watch, part_size, |hashed| {
-        let report = meter.advance(hashed - meter.loaded(), js::now());
-        progress::report(on_progress, &report);
-    })
-    .await;
-    match result {
-        Ok(hashes) => Ok(hashes),
-        Err(ReadError::Aborted) => Err(Stop::Aborted),
-        Err(ReadError::Unreadable(detail)) => Err(Stop::Failed(unreadable(Stage::Hash, &detail))),
-    }
-}
-
-/// Asks the page's `getSignature` for the signature of this file.
-async fn sign(
-    input: &input::Input,
-    file_sha: &str,
-    get_signature: &js_sys::Function,
-    watch: &AbortWatch,
-) -> Result<String, Stop> {
-    let (f, ft) = split_file_name(&input.file_name);
-    let info = ObjectBuilder::new()
+/// What `getSignature` is called with: `{f, ft, fs, fileName, fileSize}`.
+fn sign_info(file_name: &str, file_size: u64, file_sha: &str) -> JsValue {
+    let (f, ft) = split_file_name(file_name);
+    ObjectBuilder::new()
         .set("f", f)
         .set("ft", ft)
         .set("fs", file_sha)
-        .set("fileName", input.file_name.as_str())
-        .set("fileSize", input.size as f64)
-        .build();
-    let failed = |detail: String, can_retry: bool| {
-        Stop::Failed(UploadError::new(
-            client_code::SIGNATURE_FAILED,
-            can_retry,
-            Stage::Sign,
-            format!("getSignature {detail}. It must return (or resolve to) the signature string from your backend."),
-        ))
-    };
-    let returned = get_signature
-        .call1(&JsValue::UNDEFINED, &info)
-        .map_err(|e| failed(format!("threw {}", js::describe_thrown(&e)), true))?;
-    let mut settled = JsFuture::from(Promise::resolve(&returned));
-    let value = std::future::poll_fn(|cx| {
-        if watch.poll_aborted(cx).is_ready() {
-            return Poll::Ready(Err(Stop::Aborted));
-        }
-        settled.poll_unpin(cx).map(|result| {
-            result.map_err(|e| failed(format!("rejected with {}", js::describe_thrown(&e)), true))
-        })
-    })
-    .await?;
+        .set("fileName", file_name)
+        .set("fileSize", file_size as f64)
+        .build()
+}
+
+/// Calls `getSignature(info)`: the promise of what it returns.
+fn call_signature(get_signature: &js_sys::Function, info: &JsValue) -> Result<Promise, Stop> {
+    get_signature
+        .call1(&JsValue::UNDEFINED, info)
+        .map(|returned| Promise::resolve(&returned))
+        .map_err(|e| signature_failed(format!("threw {}", js::describe_thrown(&e)), true))
+}
+
+/// The signature from what `getSignature`'s promise settled with.
+fn signature_of(settled: Result<JsValue, JsValue>) -> Result<String, Stop> {
+    let value = settled.map_err(|e| {
+        signature_failed(format!("rejected with {}", js::describe_thrown(&e)), true)
+    })?;
     match value.as_string() {
         Some(signature) if !signature.trim().is_empty() => Ok(signature.trim().to_owned()),
-        Some(_) => Err(failed("returned an empty string".into(), false)),
-        None => Err(failed(
+        Some(_) => Err(signature_failed("returned an empty string".into(), false)),
+        None => Err(signature_failed(
             format!("returned {} instead of a string", js::to_js_string(&value)),
             false,
         )),
     }
 }
 
-/// The caller's `options.signal`, when it is an AbortSignal. Read before the
-/// options are checked so that an abort is honoured however early it comes.
+fn signature_failed(detail: String, can_retry: bool) -> Stop {
+    Stop::Failed(UploadError::new(
+        client_code::SIGNATURE_FAILED,
+        can_retry,
+        Stage::Sign,
+        format!("getSignature {detail}. It must return (or resolve to) the signature string from your backend."),
+    ))
+}
+
+/// The caller's `options.signal`, when it is an AbortSignal (the driver
+/// watches it; an AbortError's `cause` is its reason).
 fn js_signal(options: &JsValue) -> Option<web_sys::AbortSignal> {
     js::get(options, "signal").dyn_into().ok()
 }
 
 /// The rejection value: an `Error` named `UgcError`, or a `DOMException`
 /// named `AbortError` whose `cause` is the signal's reason.
-fn stop_to_js(stop: Stop, watch: &AbortWatch) -> JsValue {
+fn stop_to_js(stop: Stop, signal: Option<&web_sys::AbortSignal>) -> JsValue {
     match stop {
         Stop::Failed(error) => {
             let js_error = js_sys::Error::new(&error.message);
@@ -313,7 +166,8 @@ fn stop_to_js(stop: Stop, watch: &AbortWatch) -> JsValue {
                 fallback.set_name("AbortError");
                 fallback.into()
             });
-            let _ = js_sys::Reflect::set(&error, &JsValue::from_str("cause"), &watch.reason());
+            let reason = signal.map_or(JsValue::UNDEFINED, |signal| signal.reason());
+            let _ = js_sys::Reflect::set(&error, &JsValue::from_str("cause"), &reason);
             error
         }
     }

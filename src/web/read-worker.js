@@ -1,5 +1,5 @@
-// The reading Worker of vod-ugc-upload (src/web/reader.rs embeds this file
-// at build time and starts it from a blob: URL; one per page).
+// The reading Worker of vod-ugc-upload (src/web/call.rs embeds this file
+// at build time, src/web/driver.js starts it from a blob: URL; one per page).
 //
 // It reads a Blob front to back into a few buffers of a fixed size that
 // travel between the page and this Worker without copies: it fills a

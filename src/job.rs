@@ -1,0 +1,405 @@
+//! One call of `upload()` or `hashFile()`, sans I/O: the steps around the
+//! requests ([`Transfer`]). For `hashFile`, one pass over the file. For
+//! `upload`, the file's hashes from the hash cache ([`crate::cache`]) when
+//! there are good ones, else a pass over the file (remembered then); the
+//! first signature; the transfer; and the cache entry forgotten once the
+//! upload is done.
+//!
+//! When remembered hashes prove stale (the server refuses them: the file
+//! changed in place), the entry is forgotten and the upload starts again
+//! from a fresh hash, once. An instant upload answered to a remembered
+//! SHA-1 is no proof that the file still has it (nothing else would
+//! check): the file is hashed then, and the answer kept only for the same
+//! SHA-1.
+//!
+//! Like the transfer, the job says what to do ([`Effect`]) and is fed what
+//! ends; the browser's driver (`src/web/driver.js`) performs it.
+
+use std::collections::VecDeque;
+
+use crate::cache::{is_stale_refusal, Entry};
+use crate::engine::Outcome;
+use crate::error::{Stage, UploadError};
+use crate::hash::{PartMd5s, Sha1};
+use crate::options::Options;
+use crate::progress::{Meter, Progress, ProgressStage};
+use crate::protocol::to_hex;
+use crate::transfer::{self, unreadable, Transfer};
+
+/// What the adapter should do next.
+#[derive(Debug, PartialEq)]
+pub enum Effect {
+    /// Look the file's hashes up in the hash cache: [`Job::on_cache`].
+    CacheLoad,
+    /// Remember this entry: [`Job::on_cache`] once it is kept (or not).
+    CacheStore(Entry),
+    /// Forget the file's entry: [`Job::on_cache`] once it is gone.
+    CacheForget,
+    /// Read the whole file front to back, feeding [`Job::on_bytes`], then
+    /// [`Job::on_hashed`].
+    Hash,
+    /// Ask `getSignature` for a signature: [`Job::on_signature`].
+    Sign,
+    /// A request, a read of part of the file, or a wait (never
+    /// [`transfer::Effect::Sign`], [`transfer::Effect::Done`] and the like:
+    /// those are [`Effect::Sign`] and [`Effect::End`]).
+    Transfer(transfer::Effect),
+    /// The call is over.
+    End(Ended),
+}
+
+/// How a call ended.
+#[derive(Debug, PartialEq)]
+pub enum Ended {
+    /// `hashFile`: the file's SHA-1.
+    Hashed(String),
+    /// `upload`: the file's SHA-1, the outcome, and whether remembered
+    /// hashes proved stale and the file was hashed again.
+    Uploaded {
+        file_sha: String,
+        outcome: Outcome,
+        rehashed: bool,
+    },
+    Failed(UploadError),
+    Aborted,
+}
+
+/// Where the call is.
+enum Phase {
+    /// Waiting for the adapter (a cache look-up, store or deletion, or the
+    /// first signature); with the hashes to sign and send, once signed.
+    Waiting(Option<(String, PartMd5s)>),
+    Hashing {
+        sha1: Sha1,
+        part_md5s: Option<PartMd5s>,
+        meter: Meter,
+    },
+    Sending {
+        file_sha: String,
+        transfer: Box<Transfer>,
+    },
+    Ended,
+}
+
+/// One call, from its checked input to its end.
+pub struct Job {
+    file_size: u64,
+    /// `None` for `hashFile`.
+    options: Option<Options>,
+    /// The file has a hash cache entry (a `File`, with `cache: true`).
+    cached: bool,
+    /// The look-up in the cache has answered (or there was none to make).
+    looked_up: bool,
+    seed: u64,
+    phase: Phase,
+    /// The hashes being sent are the cache's, not computed now.
+    remembered: bool,
+    /// An instant upload answered to remembered hashes: its SHA-1 and
+    /// outcome, kept if a fresh hash gives the same SHA-1.
+    unconfirmed: Option<(String, Outcome)>,
+    rehashed: bool,
+    /// Effects to hand out in order, the next one once the adapter has
+    /// said the one before ended (`blocked` meanwhile).
+    queue: VecDeque<Effect>,
+    blocked: bool,
+    progress: VecDeque<Progress>,
+}
+
+impl Job {
+    /// `hashFile()` of a file of `file_size` bytes.
+    pub fn hash_file(file_size: u64, now: f64) -> Job {
+        let mut job = Job::new(file_size, None, false, 0);
+        job.start_hash(now);
+        job
+    }
+
+    /// `upload()`: `cached` when the file has a hash cache entry; `seed`
+    /// feeds the retry jitter ([`crate::engine::Engine::new`]).
+    pub fn upload(file_size: u64, options: Options, cached: bool, seed: u64, now: f64) -> Job {
+        let mut job = Job::new(file_size, Some(options), cached, seed);
+        if cached {
+            job.queue.push_back(Effect::CacheLoad);
+        } else {
+            job.start_hash(now);
+        }
+        job
+    }
+
+    fn new(file_size: u64, options: Option<Options>, cached: bool, seed: u64) -> Job {
+        Job {
+            file_size,
+            options,
+            cached,
+            looked_up: !cached,
+            seed,
+            phase: Phase::Waiting(None),
+            remembered: false,
+            unconfirmed: None,
+            rehashed: false,
+            queue: VecDeque::new(),
+            blocked: false,
+            progress: VecDeque::new(),
+        }
+    }
+
+    /// What to do next, at time `now`.
+    pub fn poll(&mut self, now: f64) -> Effect {
+        loop {
+            if !self.blocked {
+                if let Some(effect) = self.queue.pop_front() {
+                    self.blocked = !matches!(effect, Effect::End(_));
+                    if let Effect::End(_) = effect {
+                        self.phase = Phase::Ended;
+                    }
+                    return effect;
+                }
+            }
+            let Phase::Sending { transfer, .. } = &mut self.phase else {
+                return Effect::Transfer(transfer::Effect::Wait { until: None });
+            };
+            let effect = transfer.poll(now);
+            if matches!(
+                effect,
+                transfer::Effect::Done(_) | transfer::Effect::Failed(_) | transfer::Effect::Aborted
+            ) {
+                // The transfer's last reports (the finish stage) outlive it.
+                self.progress
+                    .extend(std::iter::from_fn(|| transfer.poll_progress()));
+            }
+            match effect {
+                transfer::Effect::Sign => return Effect::Sign,
+                transfer::Effect::Done(outcome) => self.sent(outcome, now),
+                transfer::Effect::Failed(error) => self.send_failed(error, now),
+                transfer::Effect::Aborted => self.end(Ended::Aborted),
+                effect => return Effect::Transfer(effect),
+            }
+        }
+    }
+
+    /// The next progress report, if any is waiting.
+    pub fn poll_progress(&mut self) -> Option<Progress> {
+        if let Some(progress) = self.progress.pop_front() {
+            return Some(progress);
+        }
+        match &mut self.phase {
+            Phase::Sending { transfer, .. } => transfer.poll_progress(),
+            _ => None,
+        }
+    }
+
+    /// The transfer, while the upload's requests run: requests, reads and
+    /// the network's state are fed to it.
+    pub fn transfer(&mut self) -> Option<&mut Transfer> {
+        match &mut self.phase {
+            Phase::Sending { transfer, .. } => Some(transfer),
+            _ => None,
+        }
+    }
+
+    /// The file's size and the SHA-1 being signed ([`Effect::Sign`]).
+    pub fn signing(&self) -> (u64, &str) {
+        let file_sha = match &self.phase {
+            Phase::Waiting(Some((file_sha, _))) | Phase::Sending { file_sha, .. } => file_sha,
+            _ => "",
+        };
+        (self.file_size, file_sha)
+    }
+
+    /// The end of a cache effect: for [`Effect::CacheLoad`], the hashes of
+    /// a good entry, if there is one ([`Entry::hashes`]).
+    pub fn on_cache(&mut self, hashes: Option<(String, PartMd5s)>, now: f64) {
+        if !self.blocked {
+            return;
+        }
+        self.blocked = false;
+        if std::mem::replace(&mut self.looked_up, true) {
+            return;
+        }
+        match hashes {
+            Some(hashes) => {
+                self.remembered = true;
+                // The "hash" stage of a remembered hash: one report,
+                // complete, and no read of the file.
+                let mut meter = Meter::new(ProgressStage::Hash, self.file_size, now);
+                self.progress.push_back(meter.advance(self.file_size, now));
+                self.sign(hashes);
+            }
+            None => self.start_hash(now),
+        }
+    }
+
+    /// The next bytes of the file, in order ([`Effect::Hash`]).
+    pub fn on_bytes(&mut self, bytes: &[u8], now: f64) {
+        let Phase::Hashing {
+            sha1,
+            part_md5s,
+            meter,
+        } = &mut self.phase
+        else {
+            return;
+        };
+        sha1.update(bytes);
+        if let Some(part_md5s) = part_md5s {
+            part_md5s.update(bytes);
+        }
+        self.progress
+            .push_back(meter.advance(bytes.len() as u64, now));
+    }
+
+    /// The whole file was read (`date_now`: the wall clock, for the cache
+    /// entry's age).
+    pub fn on_hashed(&mut self, date_now: f64) {
+        let Phase::Hashing {
+            sha1, part_md5s, ..
+        } = std::mem::replace(&mut self.phase, Phase::Waiting(None))
+        else {
+            return;
+        };
+        self.blocked = false;
+        let file_sha = to_hex(&sha1.finalize());
+        let Some(part_md5s) = part_md5s else {
+            return self.end(Ended::Hashed(file_sha));
+        };
+        if self.cached {
+            if let Some(entry) = Entry::new(&file_sha, &part_md5s, date_now) {
+                self.queue.push_back(Effect::CacheStore(entry));
+            }
+        }
+        if let Some((claimed, outcome)) = self.unconfirmed.take() {
+            if claimed == file_sha {
+                return self.finish(file_sha, outcome, false);
+            }
+        }
+        self.sign((file_sha, part_md5s));
+    }
+
+    /// The file could not be read.
+    pub fn on_unreadable(&mut self, detail: &str) {
+        match &mut self.phase {
+            Phase::Sending { transfer, .. } => transfer.on_unreadable(detail),
+            _ => self.end(Ended::Failed(unreadable(Stage::Hash, detail))),
+        }
+    }
+
+    /// The signature asked for by [`Effect::Sign`].
+    pub fn on_signature(&mut self, signature: String, now: f64) {
+        match &mut self.phase {
+            Phase::Sending { transfer, .. } => transfer.on_signature(signature, now),
+            Phase::Waiting(hashes @ Some(_)) => {
+                let (file_sha, part_md5s) = hashes.take().expect("matched Some");
+                let options = self.options.clone().expect("only an upload signs");
+                let transfer = Box::new(Transfer::new(
+                    self.file_size,
+                    options,
+                    self.seed,
+                    file_sha.clone(),
+                    signature,
+                    Some(part_md5s),
+                    self.remembered,
+                ));
+                self.blocked = false;
+                self.phase = Phase::Sending { file_sha, transfer };
+            }
+            _ => {}
+        }
+    }
+
+    /// The call fails with `error` (`getSignature` failed).
+    pub fn fail(&mut self, error: UploadError) {
+        match &mut self.phase {
+            Phase::Sending { transfer, .. } => transfer.fail(error),
+            _ => self.end(Ended::Failed(error)),
+        }
+    }
+
+    /// The caller's signal aborted: unless the call is over, it ends so.
+    pub fn abort(&mut self) {
+        match &mut self.phase {
+            Phase::Sending { transfer, .. } => transfer.abort(),
+            Phase::Ended => {}
+            _ if self.queue.iter().any(|e| matches!(e, Effect::End(_))) => {}
+            _ => self.end(Ended::Aborted),
+        }
+    }
+
+    fn start_hash(&mut self, now: f64) {
+        let part_md5s = self
+            .options
+            .as_ref()
+            .map(|options| PartMd5s::new(self.file_size, options.part_size));
+        let meter = Meter::new(ProgressStage::Hash, self.file_size, now);
+        self.progress.push_back(meter.report());
+        self.phase = Phase::Hashing {
+            sha1: Sha1::new(),
+            part_md5s,
+            meter,
+        };
+        self.queue.push_back(Effect::Hash);
+    }
+
+    /// Asks for the first signature of an upload with these hashes.
+    fn sign(&mut self, hashes: (String, PartMd5s)) {
+        self.phase = Phase::Waiting(Some(hashes));
+        self.queue.push_back(Effect::Sign);
+    }
+
+    /// The transfer ended with `outcome`.
+    fn sent(&mut self, outcome: Outcome, now: f64) {
+        let Phase::Sending { file_sha, .. } =
+            std::mem::replace(&mut self.phase, Phase::Waiting(None))
+        else {
+            return;
+        };
+        if self.remembered && outcome.instant {
+            self.unconfirmed = Some((file_sha, outcome));
+            self.hash_again(now);
+        } else {
+            self.finish(file_sha, outcome, self.rehashed);
+        }
+    }
+
+    /// The transfer failed with `error`.
+    fn send_failed(&mut self, error: UploadError, now: f64) {
+        if self.remembered && is_stale_refusal(&error) {
+            self.phase = Phase::Waiting(None);
+            if self.cached {
+                self.queue.push_back(Effect::CacheForget);
+            }
+            self.hash_again(now);
+        } else {
+            self.end(Ended::Failed(error));
+        }
+    }
+
+    /// The second turn, from a fresh hash.
+    fn hash_again(&mut self, now: f64) {
+        self.remembered = false;
+        self.rehashed = true;
+        self.start_hash(now);
+    }
+
+    fn finish(&mut self, file_sha: String, outcome: Outcome, rehashed: bool) {
+        if self.cached {
+            self.queue.push_back(Effect::CacheForget);
+        }
+        self.end(Ended::Uploaded {
+            file_sha,
+            outcome,
+            rehashed,
+        });
+    }
+
+    /// Ends the call, after the effects queued (a cache deletion), or at
+    /// once when it failed or was aborted.
+    fn end(&mut self, ended: Ended) {
+        if !matches!(ended, Ended::Uploaded { .. }) {
+            self.queue.clear();
+            self.blocked = false;
+        }
+        self.phase = Phase::Waiting(None);
+        self.queue.push_back(Effect::End(ended));
+    }
+}
+
+#[cfg(test)]
+mod tests;

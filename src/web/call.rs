@@ -1,0 +1,282 @@
+//! Runs one call of `upload()` or `hashFile()` ([`Job`], sans I/O) in the
+//! browser: a small JavaScript driver (`driver.js`) performs its effects
+//! (requests with `XMLHttpRequest` or `fetch` and their stall limit, reads
+//! of the file through the reading Worker, the retry timer, the
+//! `AbortSignal`, the online and offline events, the promises of
+//! `getSignature` and of the hash cache) and feeds what ends back through
+//! the methods of [`Call`]. Awaiting I/O there, instead of in Rust
+//! futures, keeps the module small: no state machine per await, no
+//! executor. No protocol decision is taken here nor in the driver.
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use web_sys::{AbortSignal, Blob};
+
+use super::cache::HashCache;
+use super::js::{self, ObjectBuilder};
+use super::progress::report;
+use crate::error::UploadError;
+use crate::job::{Effect, Job};
+use crate::reply::Reply;
+use crate::transfer::{self, Target};
+
+#[wasm_bindgen(module = "/src/web/driver.js")]
+extern "C" {
+    /// Performs `call`'s effects until it ends: a promise of its result.
+    fn drive(call: Call, blob: &Blob, stall_ms: f64, signal: Option<AbortSignal>) -> Promise;
+}
+
+/// The reading Worker's script (`read-worker.js`, how it reads and the
+/// messages it takes and sends), as `build.rs` embeds it: without its
+/// comments. The driver starts it (one per page) for files over 4 MiB.
+const WORKER_SCRIPT: &str = include_str!(concat!(env!("OUT_DIR"), "/read-worker.js"));
+
+/// Why a call stopped without a result.
+pub enum Stop {
+    Failed(UploadError),
+    Aborted,
+}
+
+impl From<UploadError> for Stop {
+    fn from(error: UploadError) -> Stop {
+        Stop::Failed(error)
+    }
+}
+
+/// One call, as the driver sees it. Targets are numbers there: a part's
+/// index, or [`INIT`], [`FINISH`], [`CHECK`], [`HASH`].
+#[wasm_bindgen(skip_typescript)]
+pub struct Call {
+    job: Job,
+    /// `getSignature`, and the file's name it is told (an upload's).
+    pub(super) sign: Option<(Function, String)>,
+    pub(super) on_progress: Option<Function>,
+    pub(super) cache: Option<HashCache>,
+    pub(super) signal: Option<AbortSignal>,
+    /// The promise handed out is a signature's (else the cache's).
+    signing: bool,
+}
+
+const INIT: f64 = -1.0;
+const FINISH: f64 = -2.0;
+const CHECK: f64 = -3.0;
+/// The pass over the whole file.
+const HASH: f64 = -4.0;
+
+/// The effect kinds, as `driver.js` numbers them.
+const SEND: u32 = 0;
+const READ: u32 = 1;
+const AWAIT: u32 = 2;
+const WAIT: u32 = 3;
+const END: u32 = 4;
+const READ_ALL: u32 = 5;
+
+fn number(target: Target) -> f64 {
+    match target {
+        Target::Init => INIT,
+        Target::Finish => FINISH,
+        Target::Check => CHECK,
+        Target::Part(index) => index as f64,
+    }
+}
+
+fn target(number: f64) -> Target {
+    match number {
+        INIT => Target::Init,
+        FINISH => Target::Finish,
+        CHECK => Target::Check,
+        index => Target::Part(index as u64),
+    }
+}
+
+impl Call {
+    pub fn new(job: Job) -> Call {
+        Call {
+            job,
+            sign: None,
+            on_progress: None,
+            cache: None,
+            signal: None,
+            signing: false,
+        }
+    }
+
+    /// Starts the driver: the promise of the call's result.
+    pub fn start(self, blob: &Blob, stall_ms: f64) -> Promise {
+        let signal = self.signal.clone();
+        drive(self, blob, stall_ms, signal)
+    }
+
+    fn stop(&mut self, stop: Stop) {
+        match stop {
+            Stop::Failed(error) => self.job.fail(error),
+            Stop::Aborted => self.job.abort(),
+        }
+    }
+
+    /// The promise of a cache effect; without a cache (never asked for
+    /// then), nothing to wait for.
+    fn cached(
+        &mut self,
+        effect: impl FnOnce(&HashCache) -> Promise,
+        now: f64,
+    ) -> Option<Result<(Promise, bool), Stop>> {
+        match &self.cache {
+            Some(cache) => Some(Ok((effect(cache), false))),
+            None => {
+                self.job.on_cache(None, now);
+                None
+            }
+        }
+    }
+
+    /// A promise for the driver to wait for, then to feed to [`Call::settled`].
+    fn promise(&mut self, promise: Promise, signing: bool) -> ObjectBuilder {
+        self.signing = signing;
+        ObjectBuilder::new().set("k", AWAIT).set("p", promise)
+    }
+}
+
+#[wasm_bindgen]
+impl Call {
+    /// The next effect, as `{k, t, u, a, b, p, v, w}`: its kind, target,
+    /// URL, bytes `a..b` of the file (a request's body, a read), a promise
+    /// to wait for, the call's result `v` (a rejection unless `u`), the
+    /// reading Worker's script `w`; for a wait, the time `u` to poll again
+    /// at (none: when something ends).
+    pub fn poll(&mut self) -> JsValue {
+        let effect = loop {
+            let now = js::now();
+            let promise = match self.job.poll(now) {
+                Effect::Sign => match &self.sign {
+                    Some((get_signature, file_name)) => {
+                        let (file_size, file_sha) = self.job.signing();
+                        let info = super::sign_info(file_name, file_size, file_sha);
+                        Some(super::call_signature(get_signature, &info).map(|p| (p, true)))
+                    }
+                    None => unreachable!("only an upload signs, with getSignature"),
+                },
+                Effect::CacheLoad => self.cached(HashCache::load, now),
+                Effect::CacheStore(entry) => self.cached(|cache| cache.store(entry), now),
+                Effect::CacheForget => self.cached(HashCache::forget, now),
+                Effect::Hash => {
+                    break ObjectBuilder::new()
+                        .set("k", READ_ALL)
+                        .set("w", WORKER_SCRIPT)
+                }
+                Effect::Transfer(transfer::Effect::Send { target, url, body }) => {
+                    let built = ObjectBuilder::new()
+                        .set("k", SEND)
+                        .set("t", number(target))
+                        .set("u", url);
+                    break match body {
+                        Some((start, end)) => built.set("a", start as f64).set("b", end as f64),
+                        None => built,
+                    };
+                }
+                Effect::Transfer(transfer::Effect::Read { target, start, end }) => {
+                    break ObjectBuilder::new()
+                        .set("k", READ)
+                        .set("t", number(target))
+                        .set("a", start as f64)
+                        .set("b", end as f64)
+                }
+                Effect::Transfer(transfer::Effect::Wait { until }) => {
+                    break ObjectBuilder::new().set("k", WAIT).set("u", until)
+                }
+                Effect::Transfer(_) => unreachable!("the job hands out requests, reads and waits"),
+                Effect::End(ended) => {
+                    let (value, ok) = super::result(ended, self.signal.as_ref());
+                    break ObjectBuilder::new()
+                        .set("k", END)
+                        .set("v", value)
+                        .set("u", ok);
+                }
+            };
+            match promise {
+                Some(Ok((promise, signing))) => break self.promise(promise, signing),
+                Some(Err(stop)) => self.stop(stop),
+                None => {}
+            }
+        };
+        while let Some(progress) = self.job.poll_progress() {
+            report(self.on_progress.as_ref(), &progress);
+        }
+        effect.build()
+    }
+
+    /// `navigator.onLine`, fed before every result.
+    pub fn online(&mut self, online: bool) {
+        if let Some(transfer) = self.job.transfer() {
+            transfer.set_online(online, js::now());
+        }
+    }
+
+    /// A request's answer: its status, `content-type` and body.
+    pub fn reply(&mut self, target: f64, status: u16, content_type: &str, body: &[u8]) {
+        let reply = Reply::from_http(status, content_type, body);
+        self.feed(target, reply);
+    }
+
+    /// A request that got no answer: `error` what it failed with, or
+    /// `undefined` when no byte moved within the stall limit.
+    pub fn failed(&mut self, target: f64, error: JsValue) {
+        let reply = if error.is_undefined() {
+            Reply::Timeout
+        } else {
+            Reply::Network(js::describe_thrown(&error))
+        };
+        self.feed(target, reply);
+    }
+
+    /// Body bytes of part `index` sent so far.
+    pub fn sent(&mut self, index: f64, sent: f64) {
+        if let Some(transfer) = self.job.transfer() {
+            transfer.on_sent(index as u64, sent as u64, js::now());
+        }
+    }
+
+    /// The bytes of a read; for [`HASH`], the next bytes of the file.
+    pub fn read(&mut self, target: f64, bytes: &[u8]) {
+        if target == HASH {
+            self.job.on_bytes(bytes, js::now());
+        } else if let Some(transfer) = self.job.transfer() {
+            transfer.on_read(self::target(target), bytes, js::now());
+        }
+    }
+
+    /// The whole file was read ([`HASH`]).
+    pub fn hashed(&mut self) {
+        self.job.on_hashed(js_sys::Date::now());
+    }
+
+    /// A read failed with `error`.
+    pub fn unreadable(&mut self, error: JsValue) {
+        self.job.on_unreadable(&js::describe_thrown(&error));
+    }
+
+    /// What the promise handed out settled with (`ok`: fulfilled).
+    pub fn settled(&mut self, value: JsValue, ok: bool) {
+        if !std::mem::take(&mut self.signing) {
+            let hashes = self.cache.as_ref().and_then(|cache| cache.hashes(&value));
+            return self.job.on_cache(hashes, js::now());
+        }
+        match super::signature_of(if ok { Ok(value) } else { Err(value) }) {
+            Ok(signature) => self.job.on_signature(signature, js::now()),
+            Err(stop) => self.stop(stop),
+        }
+    }
+
+    /// The caller's signal aborted.
+    pub fn abort(&mut self) {
+        self.job.abort();
+    }
+}
+
+impl Call {
+    fn feed(&mut self, target: f64, reply: Reply) {
+        if let Some(transfer) = self.job.transfer() {
+            transfer.on_reply(self::target(target), reply, js::now());
+        }
+    }
+}
