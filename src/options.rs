@@ -2,7 +2,7 @@
 //! Out-of-range values are refused (bad input) rather than clamped, so that a
 //! typo in an app shows up at once instead of as a slow or odd upload.
 
-use crate::error::UploadError;
+use crate::error::{message, UploadError};
 use crate::json;
 use crate::protocol::{DEFAULT_ENDPOINT, PART_SIZES};
 
@@ -102,19 +102,16 @@ pub fn number_text(value: f64) -> String {
 /// Checks an integer option given as a JavaScript number.
 pub fn integer_option(name: &str, value: f64, (min, max): (u64, u64)) -> Result<u64, UploadError> {
     if value.fract() != 0.0 || value < min as f64 || value > max as f64 {
-        return Err(UploadError::bad_input(
-            [
-                "option ",
-                name,
-                " must be an integer from ",
-                &json::uint_text(min),
-                " to ",
-                &json::uint_text(max),
-                ", not ",
-                &number_text(value),
-            ]
-            .concat(),
-        ));
+        return Err(UploadError::bad_input(message(&[
+            "option ",
+            name,
+            " must be an integer from ",
+            &json::uint_text(min),
+            " to ",
+            &json::uint_text(max),
+            ", not ",
+            &number_text(value),
+        ])));
     }
     Ok(value as u64)
 }
@@ -125,17 +122,14 @@ impl Options {
         match name {
             "partSize" => {
                 if !PART_SIZES.iter().any(|&size| size as f64 == value) {
-                    return Err(UploadError::bad_input(
-                        [
-                            "option partSize must be ",
-                            &json::uint_text(PART_SIZES[0]),
-                            " or ",
-                            &json::uint_text(PART_SIZES[1]),
-                            ", not ",
-                            &number_text(value),
-                        ]
-                        .concat(),
-                    ));
+                    return Err(UploadError::bad_input(message(&[
+                        "option partSize must be ",
+                        &json::uint_text(PART_SIZES[0]),
+                        " or ",
+                        &json::uint_text(PART_SIZES[1]),
+                        ", not ",
+                        &number_text(value),
+                    ])));
                 }
                 self.part_size = value as u64;
             }
@@ -144,9 +138,11 @@ impl Options {
             "retryDelayMs" => self.retry_delay_ms = integer_option(name, value, RETRY_DELAY_RANGE)?,
             "timeoutMs" => self.timeout_ms = integer_option(name, value, TIMEOUT_RANGE)?,
             _ => {
-                return Err(UploadError::bad_input(
-                    ["option ", name, " is not a number option"].concat(),
-                ))
+                return Err(UploadError::bad_input(message(&[
+                    "option ",
+                    name,
+                    " is not a number option",
+                ])))
             }
         }
         Ok(())
@@ -157,13 +153,10 @@ impl Options {
     pub fn set_endpoint(&mut self, endpoint: &str) -> Result<(), UploadError> {
         let lower = endpoint.to_ascii_lowercase();
         if !(lower.starts_with("https://") || lower.starts_with("http://")) || endpoint.len() < 9 {
-            return Err(UploadError::bad_input(
-                [
-                    "option endpoint must be an http:// or https:// URL, not ",
-                    &json::quoted(endpoint),
-                ]
-                .concat(),
-            ));
+            return Err(UploadError::bad_input(message(&[
+                "option endpoint must be an http:// or https:// URL, not ",
+                &json::quoted(endpoint),
+            ])));
         }
         self.endpoint = endpoint.to_owned();
         Ok(())

@@ -1,6 +1,7 @@
 //! What came back from one request, classified once, the same way for the
 //! three calls, so that the retry rules live in one place (the engine).
 
+use crate::error::message;
 use crate::json;
 use crate::protocol::Answer;
 
@@ -65,10 +66,10 @@ fn describe_body(content_type: &str, body: &[u8]) -> String {
             std::str::from_utf8(&head[..cut.valid_up_to()]).unwrap_or_default()
         }
         // (Without `from_utf8_lossy`, whose decoder is large in a wasm module.)
-        Err(_) => return [kind, " that is not text"].concat(),
+        Err(_) => return message(&[kind, " that is not text"]),
     };
     let snippet: String = text.chars().filter(|c| !c.is_control()).collect();
-    [kind, " starting ", &json::quoted(snippet.trim())].concat()
+    message(&[kind, " starting ", &json::quoted(snippet.trim())])
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 
 use crate::engine::{Engine, Outcome, PartJob, PartReply, Step};
-use crate::error::{client_code, Stage, UploadError};
+use crate::error::{client_code, message, Stage, UploadError};
 use crate::hash::md5::DIGEST_LEN;
 use crate::hash::{Md5, PartMd5s};
 use crate::options::Options;
@@ -327,12 +327,11 @@ pub fn unreadable(stage: Stage, detail: &str) -> UploadError {
         client_code::FILE_UNREADABLE,
         false,
         stage,
-        [
+        message(&[
             "The file could not be read (",
             detail,
             "): it was changed, moved or deleted since it was picked. Pick it again: the upload resumes where it stopped.",
-        ]
-        .concat(),
+        ]),
     )
 }
 

@@ -19,7 +19,7 @@
 
 use std::collections::VecDeque;
 
-use crate::error::{client_code, Stage, UploadError};
+use crate::error::{client_code, message, Stage, UploadError};
 use crate::json;
 use crate::options::{Options, MAX_RETRY_DELAY_MS};
 use crate::plan::{Part, PartPlan};
@@ -546,7 +546,7 @@ impl Engine {
             },
             other => self.fail(bad_answer(
                 Stage::Init,
-                &["unknown code ", &json::int_text(other)].concat(),
+                &message(&["unknown code ", &json::int_text(other)]),
             )),
         }
     }
@@ -595,7 +595,7 @@ impl Engine {
             }
             Settled::Answer(answer) => self.fail(bad_answer(
                 Stage::Part,
-                &["unknown code ", &json::int_text(answer.code)].concat(),
+                &message(&["unknown code ", &json::int_text(answer.code)]),
             )),
             Settled::Retry | Settled::Again => {
                 let Phase::Parts(parts) = &mut self.phase else {
@@ -662,7 +662,7 @@ impl Engine {
                     }
                     (code, ..) => self.fail(bad_answer(
                         Stage::Finish,
-                        &["code ", &json::int_text(code), " without fileId and url"].concat(),
+                        &message(&["code ", &json::int_text(code), " without fileId and url"]),
                     )),
                 }
             }
@@ -693,7 +693,7 @@ impl Engine {
             Err(_) => {
                 return self.fail(bad_answer(
                     Stage::Init,
-                    &["part size ", &json::uint_text(part_size)].concat(),
+                    &message(&["part size ", &json::uint_text(part_size)]),
                 ))
             }
         };
@@ -859,14 +859,13 @@ fn bad_answer(stage: Stage, what: &str) -> UploadError {
         client_code::BAD_ANSWER,
         false,
         stage,
-        [
+        message(&[
             "The server's answer to ",
             stage.call(),
             " was not understood (",
             what,
             "). Check that the endpoint is a VOD UGC upload service.",
-        ]
-        .concat(),
+        ]),
     )
 }
 
@@ -876,7 +875,7 @@ fn final_error(stage: Stage, reply: Reply, attempts: u64) -> UploadError {
     let tries = if attempts == 1 {
         "1 try".to_owned()
     } else {
-        [&json::uint_text(attempts), " tries"].concat()
+        message(&[&json::uint_text(attempts), " tries"])
     };
     match reply {
         Reply::Answer(answer) => UploadError::from_answer(stage, &answer),
@@ -884,65 +883,60 @@ fn final_error(stage: Stage, reply: Reply, attempts: u64) -> UploadError {
             client_code::BAD_ANSWER,
             true,
             stage,
-            [
+            message(&[
                 call,
                 " failed: the server answered HTTP ",
                 &json::uint_text(status.into()),
                 " after ",
                 &tries,
                 ". It is overloaded or failing; try again later.",
-            ]
-            .concat(),
+            ]),
         ),
         Reply::Http(status) => UploadError::new(
             client_code::BAD_ANSWER,
             false,
             stage,
-            [
+            message(&[
                 call,
                 " failed: the server answered HTTP ",
                 &json::uint_text(status.into()),
                 " instead of an upload answer. Check the endpoint URL.",
-            ]
-            .concat(),
+            ]),
         ),
         Reply::NotUnderstood(what) => UploadError::new(
             client_code::BAD_ANSWER,
             false,
             stage,
-            [
+            message(&[
                 call,
                 " failed: the server answered with ",
                 &what,
                 " instead of JSON. Check that the endpoint is a VOD UGC upload service.",
-            ]
-            .concat(),
+            ]),
         ),
         Reply::Network(detail) => UploadError::new(
             client_code::NETWORK,
             true,
             stage,
-            [
+            message(&[
                 call,
                 " failed: the network request failed after ",
                 &tries,
                 " (",
                 &detail,
                 "). Check the connection and that the endpoint is reachable and allows this page's origin (CORS); then upload again to resume.",
-            ]
-            .concat(),
+            ]),
         ),
         Reply::Timeout => UploadError::new(
             client_code::TIMEOUT,
             true,
             stage,
-            [
+            message(&[
                 call,
                 " failed: no byte moved within the time limit (timeoutMs), after ",
                 &tries,
                 ". The connection stalled: check it, or raise timeoutMs, then upload again to resume.",
-            ]
-            .concat(),
+            ]),
         ),
     }
 }

@@ -8,7 +8,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortSignal, Blob, File};
 
 use super::js;
-use crate::error::UploadError;
+use crate::error::{message, UploadError};
 use crate::json;
 use crate::options::{Options, OPTION_NAMES};
 
@@ -30,14 +30,11 @@ pub struct Hooks {
 /// Checks the first argument: a non-empty `File` or `Blob`.
 pub fn file(value: &JsValue, allow_empty: bool) -> Result<Input, UploadError> {
     let Some(blob) = value.dyn_ref::<Blob>() else {
-        return Err(UploadError::bad_input(
-            [
-                "The file must be a File or Blob (from <input type=file> or drag and drop), not ",
-                &kind_of(value),
-                ".",
-            ]
-            .concat(),
-        ));
+        return Err(UploadError::bad_input(message(&[
+            "The file must be a File or Blob (from <input type=file> or drag and drop), not ",
+            &kind_of(value),
+            ".",
+        ])));
     };
     let size = blob.size() as u64;
     if size == 0 && !allow_empty {
@@ -84,7 +81,7 @@ pub fn upload_options(value: &JsValue) -> Result<(Options, Hooks), UploadError> 
     ] {
         if let Some(number) = present(value, name) {
             let number = number.as_f64().ok_or_else(|| {
-                UploadError::bad_input(["Option ", name, " must be a number."].concat())
+                UploadError::bad_input(message(&["Option ", name, " must be a number."]))
             })?;
             options.set_number(name, number)?;
         }
@@ -130,25 +127,19 @@ fn resolve_endpoint(endpoint: &str) -> Result<String, UploadError> {
     };
     match Url::new(endpoint, &base) {
         Ok(url) => Ok(url.href()),
-        Err(_) if base.is_string() => Err(UploadError::bad_input(
-            [
-                "Option endpoint ",
-                &json::quoted(endpoint),
-                " is not a URL (resolved against ",
-                &json::quoted(&base.as_string().unwrap_or_default()),
-                ").",
-            ]
-            .concat(),
-        )),
-        Err(_) => Err(UploadError::bad_input(
-            [
-                "Option endpoint ",
-                &json::quoted(endpoint),
-                " is not an absolute URL, and there is no page \
+        Err(_) if base.is_string() => Err(UploadError::bad_input(message(&[
+            "Option endpoint ",
+            &json::quoted(endpoint),
+            " is not a URL (resolved against ",
+            &json::quoted(&base.as_string().unwrap_or_default()),
+            ").",
+        ]))),
+        Err(_) => Err(UploadError::bad_input(message(&[
+            "Option endpoint ",
+            &json::quoted(endpoint),
+            " is not an absolute URL, and there is no page \
                  to resolve it against here: give an http:// or https:// URL.",
-            ]
-            .concat(),
-        )),
+        ]))),
     }
 }
 
@@ -172,19 +163,28 @@ fn check_names(value: &JsValue, known: &[&str]) -> Result<(), UploadError> {
     for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
         let key = key.as_string().unwrap_or_default();
         if !known.contains(&key.as_str()) && present(value, &key).is_some() {
-            return Err(UploadError::bad_input(
-                [
-                    "Unknown option ",
-                    &json::quoted(&key),
-                    "; the options are ",
-                    &known.join(", "),
-                    ".",
-                ]
-                .concat(),
-            ));
+            return Err(UploadError::bad_input(message(&[
+                "Unknown option ",
+                &json::quoted(&key),
+                "; the options are ",
+                &list(known),
+                ".",
+            ])));
         }
     }
     Ok(())
+}
+
+/// `a, b, c`: the names a message lists.
+fn list(names: &[&str]) -> String {
+    let mut out = String::new();
+    for name in names {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(name);
+    }
+    out
 }
 
 /// The option's value, unless it is `undefined` or `null`.
@@ -197,7 +197,7 @@ fn function(value: &JsValue, name: &str) -> Result<Option<Function>, UploadError
     match present(value, name) {
         None => Ok(None),
         Some(field) => field.dyn_into::<Function>().map(Some).map_err(|_| {
-            UploadError::bad_input(["Option ", name, " must be a function."].concat())
+            UploadError::bad_input(message(&["Option ", name, " must be a function."]))
         }),
     }
 }
@@ -226,7 +226,7 @@ fn kind_of(value: &JsValue) -> String {
     } else {
         let constructor = js::get(&js::get(value, "constructor"), "name");
         match constructor.as_string() {
-            Some(name) if !name.is_empty() => ["a ", &name].concat(),
+            Some(name) if !name.is_empty() => message(&["a ", &name]),
             _ => "an object".into(),
         }
     }

@@ -4,6 +4,8 @@
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
+use crate::error::message;
+
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
@@ -44,11 +46,11 @@ pub fn get(value: &JsValue, name: &str) -> JsValue {
 /// A short text for a thrown JavaScript value: `Name: message`, or its string form.
 pub fn describe_thrown(value: &JsValue) -> String {
     let name = get(value, "name").as_string();
-    let message = get(value, "message").as_string();
-    match (name, message) {
-        (Some(name), Some(message)) if !message.is_empty() => [name, message].join(": "),
+    let text = get(value, "message").as_string();
+    match (name, text) {
+        (Some(name), Some(text)) if !text.is_empty() => message(&[&name, ": ", &text]),
         (Some(name), _) => name,
-        (None, Some(message)) => message,
+        (None, Some(text)) => text,
         (None, None) => to_js_string(value),
     }
 }

@@ -17,7 +17,7 @@ use wasm_bindgen::prelude::*;
 use self::cache::HashCache;
 use self::call::{Call, Stop};
 use self::js::ObjectBuilder;
-use crate::error::{client_code, Stage, UploadError};
+use crate::error::{client_code, message, Stage, UploadError};
 use crate::job::{Ended, Job};
 use crate::signature::split_file_name;
 
@@ -106,24 +106,23 @@ fn call_signature(get_signature: &js_sys::Function, info: &JsValue) -> Result<Pr
     get_signature
         .call1(&JsValue::UNDEFINED, info)
         .map(|returned| Promise::resolve(&returned))
-        .map_err(|e| signature_failed(["threw ", &js::describe_thrown(&e)].concat(), true))
+        .map_err(|e| signature_failed(message(&["threw ", &js::describe_thrown(&e)]), true))
 }
 
 /// The signature from what `getSignature`'s promise settled with.
 fn signature_of(settled: Result<JsValue, JsValue>) -> Result<String, Stop> {
     let value = settled.map_err(|e| {
-        signature_failed(["rejected with ", &js::describe_thrown(&e)].concat(), true)
+        signature_failed(message(&["rejected with ", &js::describe_thrown(&e)]), true)
     })?;
     match value.as_string() {
         Some(signature) if !signature.trim().is_empty() => Ok(signature.trim().to_owned()),
         Some(_) => Err(signature_failed("returned an empty string".into(), false)),
         None => Err(signature_failed(
-            [
+            message(&[
                 "returned ",
                 &js::to_js_string(&value),
                 " instead of a string",
-            ]
-            .concat(),
+            ]),
             false,
         )),
     }
@@ -134,12 +133,11 @@ fn signature_failed(detail: String, can_retry: bool) -> Stop {
         client_code::SIGNATURE_FAILED,
         can_retry,
         Stage::Sign,
-        [
+        message(&[
             "getSignature ",
             &detail,
             ". It must return (or resolve to) the signature string from your backend.",
-        ]
-        .concat(),
+        ]),
     ))
 }
 
