@@ -18,7 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { diskShare, engineRows, IN_A_ROW, measureEngine } from "./engines.mjs";
+import { diskShare, engineRows, IN_A_ROW, measureEngine, pairOrder } from "./engines.mjs";
 import { measureServer, serverRows } from "./server.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -285,7 +285,7 @@ function measureSize() {
   // imports, e.g. the hash cache's IndexedDB code), gzipped together. Not
   // the inline copy of the .wasm, fetched only where the .wasm is not found.
   const glue = readFileSync(path.join(PKG, "vod_ugc_upload_bg.js"), "utf8");
-  const snippets = [...glue.matchAll(/from '\.\/(snippets\/[^']+\.js)'/g)].map((m) => m[1]);
+  const snippets = [...glue.matchAll(/from\s*["']\.\/(snippets\/[^"']+\.js)["']/g)].map((m) => m[1]);
   const js = ["vod_ugc_upload.js", "vod_ugc_upload_load.js", "vod_ugc_upload_codes.js", "vod_ugc_upload_bg.js", ...snippets];
   const out = {};
   for (const [key, files] of [["wasm", ["vod_ugc_upload_bg.wasm"]], ["js", js]]) {
@@ -321,10 +321,11 @@ async function measureHashing(page, opts, expectedSha, size) {
   };
   for (const src of ["mem", "disk"]) for (const m of HASH_METHODS) results[src][m] = [];
   for (let run = -1; run < opts.runs; run++) {
-    // Each method on the in-memory Blob, then at once on the disk File: the
-    // two of a run are measured back to back (ours' disk/memory ratio per run).
+    // Each method on the in-memory Blob and at once on the disk File: the
+    // two of a run are measured back to back (ours' disk/memory ratio per
+    // run), in turns first one, then the other.
     for (const m of HASH_METHODS) {
-      for (const src of ["mem", "disk"]) {
+      for (const src of pairOrder(run)) {
         const r = await page.evaluate(([m, src, slice]) => bench.hash(m, src, slice), [m, src, slice])
           .catch((e) => { throw new Error(`hashing with ${m} (${src}, run ${run + 1}): ${e.message}`); });
         check(`${m} (${src})`, r.hex);
@@ -804,7 +805,7 @@ function recordMarkdown(info, table, targets, opts, elapsedMs) {
   const lines = [
     BEGIN,
     "",
-    `Run of ${info.date} on commit ${info.commit}, ${Math.round(elapsedMs / 1000)} s in all: ${info.times}.`,
+    `Run of ${info.date} on commit ${info.commit}; time per section: ${info.times}.`,
     "",
     "| machine | |",
     "|---|---|",
@@ -813,7 +814,7 @@ function recordMarkdown(info, table, targets, opts, elapsedMs) {
     `| load average (1 min) at start / end | ${info.loadStart} / ${info.loadEnd} |`,
     `| browser | ${info.browser} (headless, playwright-core ${info.playwright}) |`,
     `| Node.js | ${info.node} |`,
-    `| runs | median of ${opts.runs} after a warm-up (where a section has none of its own, its title says so), ${opts.mib} MiB and ${opts.bigMib} MiB of random bytes |`,
+    `| runs | median of ${opts.runs} after a warm-up (where a section has none of its own, its title says so), ${opts.mib} MiB and ${info.bigLabel} of random bytes |`,
     "",
     table,
     "",
@@ -941,6 +942,7 @@ async function main() {
       }
       const big = path.join(tmp, `bench-${opts.bigMib}.bin`);
       const label = (n) => (n % 1024 ? `${n} MiB` : `${n / 1024} GiB`);
+      info.bigLabel = label(opts.bigMib);
       if (["memory", "resume", "engines"].some((section) => opts.only.includes(section))) {
         log(`writing ${opts.bigMib} MiB of random bytes to ${big}`);
         writeRandomFile(big, opts.bigMib * MiB);

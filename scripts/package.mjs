@@ -12,11 +12,18 @@
 //   cli.js                        the vod-ugc-upload command
 //   package.json                  exports map, files, bin, sideEffects, license, ...
 //
+// The modules a page or an app loads (the entries, the loader, the codes,
+// the glue and its snippets, e.g. the hash cache's IndexedDB code) are
+// minified with esbuild (issue 13: the package's size; a page without a
+// bundler loads them as they are). Their readable sources are js/ and
+// src/web/*.js; the CLI stays as written.
+//
 // Usage: node scripts/package.mjs [PKG_DIR]   (default pkg)
 
-import { copyFile, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { copyFile, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { transform } from "esbuild";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const PKG = path.resolve(process.argv[2] ?? path.join(ROOT, "pkg"));
@@ -44,7 +51,20 @@ const copied = [`${NAME}.js`, `${NAME}_node.js`, `${NAME}_load.js`, `${NAME}_cod
 for (const file of copied) await copyFile(path.join(JS, file), pkgPath(file));
 await copyFile(path.join(ROOT, "LICENSE"), pkgPath("LICENSE"));
 
-// 3. The .wasm inside a JS module.
+// 3. Minified: what pages and apps load. esbuild keeps the modules' imports
+//    and exports (and `new URL("...", import.meta.url)`, which bundlers
+//    follow) as they are.
+const snippets = (await readdir(pkgPath("snippets"), { recursive: true }).catch(() => []))
+  .filter((file) => file.endsWith(".js"))
+  .map((file) => path.join("snippets", file));
+const loaded = [`${NAME}.js`, `${NAME}_node.js`, `${NAME}_load.js`, `${NAME}_codes.js`, `${NAME}_bg.js`, ...snippets];
+for (const file of loaded) {
+  const source = await readFile(pkgPath(file), "utf8");
+  const { code } = await transform(source, { minify: true, format: "esm", sourcefile: file });
+  await writeFile(pkgPath(file), code);
+}
+
+// 4. The .wasm inside a JS module.
 const wasm = await readFile(pkgPath(`${NAME}_bg.wasm`));
 await writeFile(
   pkgPath(`${NAME}_inline.js`),
@@ -53,7 +73,7 @@ await writeFile(
     `export const wasmBase64 = "${wasm.toString("base64")}";\n`,
 );
 
-// 4. package.json: wasm-pack's name, version, description and repository,
+// 5. package.json: wasm-pack's name, version, description and repository,
 //    and what apps and bundlers need.
 const generated = JSON.parse(await readFile(pkgPath("package.json"), "utf8"));
 const files = [

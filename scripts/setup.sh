@@ -8,7 +8,7 @@
 #   - the Rust target wasm32-unknown-unknown          (rustup)
 #   - wasm-bindgen-cli at exactly Cargo.lock's version (cargo install)
 #   - wasm-pack                                         (cargo install)
-#   - the npm devDependencies (binaryen's wasm-opt, playwright-core)
+#   - the npm devDependencies (binaryen's wasm-opt, esbuild, playwright-core)
 #     with `npm ci`, when node_modules is missing or package-lock.json changed
 #   with --for-tests only:
 #   - Debian's chromium + chromium-driver, firefox-esr, webkit2gtk-driver,
@@ -127,8 +127,9 @@ command -v npm >/dev/null || die "npm not found: install Node.js 20 or newer"
 lock_sum="$(sha1sum package-lock.json | awk '{print $1}')"
 stamp="node_modules/.setup-lock-sha1"
 if [ ! -d node_modules ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ] \
-   || [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ]; then
-  say "installing npm packages (npm ci): binaryen's wasm-opt shrinks the .wasm; playwright-core drives the test browser"
+   || [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ] \
+   || [ ! -d node_modules/esbuild ]; then
+  say "installing npm packages (npm ci): binaryen's wasm-opt shrinks the .wasm; esbuild minifies the package's JS; playwright-core drives the test browser"
   timed "npm ci" npm ci --no-audit --no-fund
   printf '%s\n' "$lock_sum" > "$stamp"
 fi

@@ -2,6 +2,7 @@
 //! client's own (-2000x), with the stage they happened in and a message that
 //! tells a person what to do about it.
 
+use crate::json;
 use crate::protocol::{code, Answer};
 
 /// Client codes, from the public API contract.
@@ -126,9 +127,9 @@ impl UploadError {
             answer.code_desc.as_deref().map(str::trim),
         ) {
             ("", None | Some("")) => String::new(),
-            (message, None | Some("")) => format!(": {message}"),
-            ("", Some(desc)) => format!(": {desc}"),
-            (message, Some(desc)) => format!(": {message} ({desc})"),
+            (message, None | Some("")) => [": ", message].concat(),
+            ("", Some(desc)) => [": ", desc].concat(),
+            (message, Some(desc)) => [": ", message, " (", desc, ")"].concat(),
         };
         let hint = match answer.code {
             code::SIGNATURE => {
@@ -148,12 +149,18 @@ impl UploadError {
             answer.code,
             answer.can_retry(),
             stage,
-            format!(
-                "{} was refused with code {} ({}){detail}.{hint}",
+            [
                 stage.call(),
-                answer.code,
-                code::describe(answer.code)
-            ),
+                " was refused with code ",
+                &json::int_text(answer.code),
+                " (",
+                code::describe(answer.code),
+                ")",
+                &detail,
+                ".",
+                hint,
+            ]
+            .concat(),
         )
     }
 }

@@ -6,6 +6,11 @@
 //! numbers as their source text, so that a field can read them as an
 //! integer or keep them as a string, as the answers' tolerant parsing
 //! wants. The writer escapes strings as `serde_json` does.
+//!
+//! The reader slices its text with `str::get`, never `text[a..b]`: each
+//! index is at an ASCII byte, so `get` never refuses one, and a slice
+//! that cannot panic keeps `core`'s slicing panic and the formatting it
+//! pulls in out of the wasm module (issue 13, the package's size).
 
 use std::borrow::Cow;
 
@@ -82,7 +87,7 @@ fn integer(text: &str) -> Option<i64> {
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
     let (mantissa, exponent) = match rest.find(['e', 'E']) {
-        Some(at) => (&rest[..at], exponent(&rest[at + 1..])?),
+        Some(at) => (rest.get(..at)?, exponent(rest.get(at + 1..)?)?),
         None => (rest, 0),
     };
     let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
@@ -127,8 +132,8 @@ fn integer(text: &str) -> Option<i64> {
 /// zero, so a longer exponent means the same as a clamped one.
 fn exponent(text: &str) -> Option<i32> {
     let (negative, digits) = match text.as_bytes().first()? {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
+        b'-' => (true, text.get(1..)?),
+        b'+' => (false, text.get(1..)?),
         _ => (false, text),
     };
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -161,7 +166,7 @@ impl<'a> Parser<'a> {
     }
 
     fn literal(&mut self, word: &str, value: Value<'a>) -> Option<Value<'a>> {
-        self.text[self.at..].starts_with(word).then(|| {
+        self.text.get(self.at..)?.starts_with(word).then(|| {
             self.at += word.len();
             value
         })
@@ -257,7 +262,7 @@ impl<'a> Parser<'a> {
             }
         }
         debug_assert!(self.at <= bytes.len());
-        Some(Value::Number(&self.text[start..self.at]))
+        self.text.get(start..self.at).map(Value::Number)
     }
 
     fn string(&mut self) -> Option<Cow<'a, str>> {
@@ -267,7 +272,7 @@ impl<'a> Parser<'a> {
         loop {
             match self.peek()? {
                 b'"' => {
-                    let text = &self.text[start..self.at];
+                    let text = self.text.get(start..self.at)?;
                     self.at += 1;
                     return Some(Cow::Borrowed(text));
                 }
@@ -276,9 +281,9 @@ impl<'a> Parser<'a> {
                 _ => self.at += 1,
             }
         }
-        let mut out = String::from(&self.text[start..self.at]);
+        let mut out = String::from(self.text.get(start..self.at)?);
         loop {
-            let rest = &self.text[self.at..];
+            let rest = self.text.get(self.at..)?;
             let c = rest.chars().next()?;
             self.at += c.len_utf8();
             match c {
@@ -311,7 +316,7 @@ impl<'a> Parser<'a> {
         if !(0xD800..0xE000).contains(&first) {
             return char::from_u32(first);
         }
-        if first >= 0xDC00 || !self.text[self.at..].starts_with("\\u") {
+        if first >= 0xDC00 || !self.text.get(self.at..)?.starts_with("\\u") {
             return None;
         }
         self.at += 2;
@@ -406,6 +411,29 @@ pub fn push_unsigned(out: &mut String, mut value: u64) {
     for &digit in &digits[at..] {
         out.push(digit as char);
     }
+}
+
+/// `value` in decimal, for messages: as `{}` writes it, without `core::fmt`.
+pub fn uint_text(value: u64) -> String {
+    let mut out = String::new();
+    push_unsigned(&mut out, value);
+    out
+}
+
+/// `value` in decimal, for messages: as `{}` writes it, without `core::fmt`.
+pub fn int_text(value: i64) -> String {
+    let mut out = String::new();
+    push_integer(&mut out, value);
+    out
+}
+
+/// `value` in double quotes, escaped as a JSON string: how messages quote
+/// a name or a URL (`{:?}` would pull `Debug` and the Unicode tables it
+/// needs into the wasm module).
+pub fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    write_string(&mut out, value);
+    out
 }
 
 /// Appends `value` as a JSON string, escaped as `serde_json` does.
@@ -527,6 +555,18 @@ mod tests {
         let mut out = String::new();
         push_unsigned(&mut out, u64::MAX);
         assert_eq!(out, u64::MAX.to_string());
+    }
+
+    #[test]
+    fn numbers_and_quotes_for_messages() {
+        for n in [0, 9, 10, 1_048_576, u64::MAX] {
+            assert_eq!(uint_text(n), n.to_string());
+        }
+        for n in [0, -1, -20001, i64::MIN, i64::MAX] {
+            assert_eq!(int_text(n), n.to_string());
+        }
+        assert_eq!(quoted(r#"say "hi" \ C:\"#), r#""say \"hi\" \\ C:\\""#);
+        assert_eq!(quoted("été\n"), "\"été\\n\"");
     }
 
     #[test]

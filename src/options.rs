@@ -3,6 +3,7 @@
 //! typo in an app shows up at once instead of as a slow or odd upload.
 
 use crate::error::UploadError;
+use crate::json;
 use crate::protocol::{DEFAULT_ENDPOINT, PART_SIZES};
 
 /// Every option name `upload()` accepts; anything else is refused as a typo.
@@ -101,10 +102,19 @@ pub fn number_text(value: f64) -> String {
 /// Checks an integer option given as a JavaScript number.
 pub fn integer_option(name: &str, value: f64, (min, max): (u64, u64)) -> Result<u64, UploadError> {
     if value.fract() != 0.0 || value < min as f64 || value > max as f64 {
-        return Err(UploadError::bad_input(format!(
-            "option {name} must be an integer from {min} to {max}, not {}",
-            number_text(value)
-        )));
+        return Err(UploadError::bad_input(
+            [
+                "option ",
+                name,
+                " must be an integer from ",
+                &json::uint_text(min),
+                " to ",
+                &json::uint_text(max),
+                ", not ",
+                &number_text(value),
+            ]
+            .concat(),
+        ));
     }
     Ok(value as u64)
 }
@@ -115,12 +125,17 @@ impl Options {
         match name {
             "partSize" => {
                 if !PART_SIZES.iter().any(|&size| size as f64 == value) {
-                    return Err(UploadError::bad_input(format!(
-                        "option partSize must be {} or {}, not {}",
-                        PART_SIZES[0],
-                        PART_SIZES[1],
-                        number_text(value)
-                    )));
+                    return Err(UploadError::bad_input(
+                        [
+                            "option partSize must be ",
+                            &json::uint_text(PART_SIZES[0]),
+                            " or ",
+                            &json::uint_text(PART_SIZES[1]),
+                            ", not ",
+                            &number_text(value),
+                        ]
+                        .concat(),
+                    ));
                 }
                 self.part_size = value as u64;
             }
@@ -129,9 +144,9 @@ impl Options {
             "retryDelayMs" => self.retry_delay_ms = integer_option(name, value, RETRY_DELAY_RANGE)?,
             "timeoutMs" => self.timeout_ms = integer_option(name, value, TIMEOUT_RANGE)?,
             _ => {
-                return Err(UploadError::bad_input(format!(
-                    "option {name} is not a number option"
-                )))
+                return Err(UploadError::bad_input(
+                    ["option ", name, " is not a number option"].concat(),
+                ))
             }
         }
         Ok(())
@@ -142,9 +157,13 @@ impl Options {
     pub fn set_endpoint(&mut self, endpoint: &str) -> Result<(), UploadError> {
         let lower = endpoint.to_ascii_lowercase();
         if !(lower.starts_with("https://") || lower.starts_with("http://")) || endpoint.len() < 9 {
-            return Err(UploadError::bad_input(format!(
-                "option endpoint must be an http:// or https:// URL, not {endpoint:?}"
-            )));
+            return Err(UploadError::bad_input(
+                [
+                    "option endpoint must be an http:// or https:// URL, not ",
+                    &json::quoted(endpoint),
+                ]
+                .concat(),
+            ));
         }
         self.endpoint = endpoint.to_owned();
         Ok(())

@@ -6,7 +6,7 @@
 //! strings, a list entry's hash under another name or absent) because the
 //! public pages describing the protocol are not consistent; building is strict.
 
-use crate::json::{self, push_unsigned, Value, Writer};
+use crate::json::{self, Value, Writer};
 
 /// The public endpoint of the real service.
 pub const DEFAULT_ENDPOINT: &str = "https://vod2.qcloud.com/v2/index.php";
@@ -144,13 +144,6 @@ fn push_form_encoded(out: &mut String, text: &str) {
     }
 }
 
-/// The decimal digits of `value`.
-fn decimal(value: u64) -> String {
-    let mut out = String::new();
-    push_unsigned(&mut out, value);
-    out
-}
-
 impl InitQuery {
     pub fn url(&self, endpoint: &str) -> String {
         request_url(
@@ -158,8 +151,8 @@ impl InitQuery {
             Action::InitUploadUgc,
             &[
                 ("fileSha", &self.file_sha),
-                ("fileSize", &decimal(self.file_size)),
-                ("dataSize", &decimal(self.data_size)),
+                ("fileSize", &json::uint_text(self.file_size)),
+                ("dataSize", &json::uint_text(self.data_size)),
                 ("signature", &self.signature),
             ],
         )
@@ -173,8 +166,8 @@ impl PartQuery {
             Action::UploadPartUgc,
             &[
                 ("fileSha", &self.file_sha),
-                ("offset", &decimal(self.offset)),
-                ("dataSize", &decimal(self.data_size)),
+                ("offset", &json::uint_text(self.offset)),
+                ("dataSize", &json::uint_text(self.data_size)),
                 ("dataMd5", &self.data_md5),
                 ("signature", &self.signature),
             ],
@@ -290,7 +283,7 @@ impl Answer {
             json.string("url", url);
         }
         if let Some(size) = self.data_size {
-            json.raw("dataSize", &decimal(size));
+            json.raw("dataSize", &json::uint_text(size));
         }
         if let Some(parts) = &self.list_parts {
             let mut list = String::from("[");
@@ -300,8 +293,8 @@ impl Answer {
                 }
                 let mut entry = Writer::object();
                 entry
-                    .raw("offset", &decimal(part.offset))
-                    .raw("dataSize", &decimal(part.data_size));
+                    .raw("offset", &json::uint_text(part.offset))
+                    .raw("dataSize", &json::uint_text(part.data_size));
                 if let Some(md5) = &part.data_md5 {
                     entry.string("dataMd5", md5);
                 }

@@ -1,6 +1,7 @@
 //! What came back from one request, classified once, the same way for the
 //! three calls, so that the retry rules live in one place (the engine).
 
+use crate::json;
 use crate::protocol::Answer;
 
 /// The outcome of one request, as the engine sees it.
@@ -52,12 +53,22 @@ fn describe_body(content_type: &str, body: &[u8]) -> String {
     if body.is_empty() {
         return "an empty body".to_owned();
     }
-    let text = String::from_utf8_lossy(&body[..body.len().min(60)]);
+    let kind = match content_type.split(';').next().unwrap_or("").trim() {
+        "" => "a body",
+        kind => kind,
+    };
+    let head = &body[..body.len().min(60)];
+    let text = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        // Cut through a character at byte 60: the snippet ends before it.
+        Err(cut) if cut.error_len().is_none() => {
+            std::str::from_utf8(&head[..cut.valid_up_to()]).unwrap_or_default()
+        }
+        // (Without `from_utf8_lossy`, whose decoder is large in a wasm module.)
+        Err(_) => return [kind, " that is not text"].concat(),
+    };
     let snippet: String = text.chars().filter(|c| !c.is_control()).collect();
-    match content_type.split(';').next().unwrap_or("").trim() {
-        "" => format!("a body starting {:?}", snippet.trim()),
-        kind => format!("{kind} starting {:?}", snippet.trim()),
-    }
+    [kind, " starting ", &json::quoted(snippet.trim())].concat()
 }
 
 #[cfg(test)]
@@ -105,6 +116,23 @@ mod tests {
         assert_eq!(
             Reply::from_http(204, "", b""),
             Reply::NotUnderstood("an empty body".into())
+        );
+        // A snippet cut through a character at byte 60 ends before it; a
+        // body that is not UTF-8 is said to be so.
+        let long = "é".repeat(40);
+        assert_eq!(
+            Reply::from_http(200, "text/plain", long.as_bytes()),
+            Reply::NotUnderstood(["text/plain starting \"", &"é".repeat(30), "\""].concat())
+        );
+        let mut cut = vec![b'a'; 59];
+        cut.extend_from_slice("é".as_bytes());
+        assert_eq!(
+            Reply::from_http(200, "", &cut),
+            Reply::NotUnderstood(["a body starting \"", &"a".repeat(59), "\""].concat())
+        );
+        assert_eq!(
+            Reply::from_http(200, "image/png", b"\x89PNG\r\n\x1a\n"),
+            Reply::NotUnderstood("image/png that is not text".into())
         );
     }
 }

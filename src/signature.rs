@@ -161,11 +161,10 @@ pub fn check_file_name(name: &str) -> Result<(), SignatureError> {
 /// `ft` (the extension without the dot, lowercase), as a signature wants
 /// them. A leading dot (".profile") is not an extension.
 pub fn split_file_name(file_name: &str) -> (String, String) {
-    match file_name.rfind('.') {
-        Some(dot) if dot > 0 && dot + 1 < file_name.len() => (
-            file_name[..dot].to_owned(),
-            file_name[dot + 1..].to_ascii_lowercase(),
-        ),
+    match file_name.rsplit_once('.') {
+        Some((stem, extension)) if !stem.is_empty() && !extension.is_empty() => {
+            (stem.to_owned(), extension.to_ascii_lowercase())
+        }
         _ => (file_name.to_owned(), String::new()),
     }
 }

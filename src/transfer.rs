@@ -327,9 +327,12 @@ pub fn unreadable(stage: Stage, detail: &str) -> UploadError {
         client_code::FILE_UNREADABLE,
         false,
         stage,
-        format!(
-            "The file could not be read ({detail}): it was changed, moved or deleted since it was picked. Pick it again: the upload resumes where it stopped."
-        ),
+        [
+            "The file could not be read (",
+            detail,
+            "): it was changed, moved or deleted since it was picked. Pick it again: the upload resumes where it stopped.",
+        ]
+        .concat(),
     )
 }
 

@@ -20,6 +20,7 @@
 use std::collections::VecDeque;
 
 use crate::error::{client_code, Stage, UploadError};
+use crate::json;
 use crate::options::{Options, MAX_RETRY_DELAY_MS};
 use crate::plan::{Part, PartPlan};
 use crate::progress::{Meter, Progress, ProgressStage, Waiting};
@@ -543,7 +544,10 @@ impl Engine {
                     "code 2 (instant upload) without fileId and url",
                 )),
             },
-            other => self.fail(bad_answer(Stage::Init, &format!("unknown code {other}"))),
+            other => self.fail(bad_answer(
+                Stage::Init,
+                &["unknown code ", &json::int_text(other)].concat(),
+            )),
         }
     }
 
@@ -591,7 +595,7 @@ impl Engine {
             }
             Settled::Answer(answer) => self.fail(bad_answer(
                 Stage::Part,
-                &format!("unknown code {}", answer.code),
+                &["unknown code ", &json::int_text(answer.code)].concat(),
             )),
             Settled::Retry | Settled::Again => {
                 let Phase::Parts(parts) = &mut self.phase else {
@@ -658,7 +662,7 @@ impl Engine {
                     }
                     (code, ..) => self.fail(bad_answer(
                         Stage::Finish,
-                        &format!("code {code} without fileId and url"),
+                        &["code ", &json::int_text(code), " without fileId and url"].concat(),
                     )),
                 }
             }
@@ -686,7 +690,12 @@ impl Engine {
     ) {
         let plan = match PartPlan::fixed_by_server(self.file_size, part_size) {
             Ok(plan) => plan,
-            Err(_) => return self.fail(bad_answer(Stage::Init, &format!("part size {part_size}"))),
+            Err(_) => {
+                return self.fail(bad_answer(
+                    Stage::Init,
+                    &["part size ", &json::uint_text(part_size)].concat(),
+                ))
+            }
         };
         // (part index, its MD5 if listed), sorted; for an index listed
         // twice, the last entry counts.
@@ -850,10 +859,14 @@ fn bad_answer(stage: Stage, what: &str) -> UploadError {
         client_code::BAD_ANSWER,
         false,
         stage,
-        format!(
-            "The server's answer to {} was not understood ({what}). Check that the endpoint is a VOD UGC upload service.",
-            stage.call()
-        ),
+        [
+            "The server's answer to ",
+            stage.call(),
+            " was not understood (",
+            what,
+            "). Check that the endpoint is a VOD UGC upload service.",
+        ]
+        .concat(),
     )
 }
 
@@ -863,7 +876,7 @@ fn final_error(stage: Stage, reply: Reply, attempts: u64) -> UploadError {
     let tries = if attempts == 1 {
         "1 try".to_owned()
     } else {
-        format!("{attempts} tries")
+        [&json::uint_text(attempts), " tries"].concat()
     };
     match reply {
         Reply::Answer(answer) => UploadError::from_answer(stage, &answer),
@@ -871,41 +884,65 @@ fn final_error(stage: Stage, reply: Reply, attempts: u64) -> UploadError {
             client_code::BAD_ANSWER,
             true,
             stage,
-            format!(
-                "{call} failed: the server answered HTTP {status} after {tries}. It is overloaded or failing; try again later."
-            ),
+            [
+                call,
+                " failed: the server answered HTTP ",
+                &json::uint_text(status.into()),
+                " after ",
+                &tries,
+                ". It is overloaded or failing; try again later.",
+            ]
+            .concat(),
         ),
         Reply::Http(status) => UploadError::new(
             client_code::BAD_ANSWER,
             false,
             stage,
-            format!(
-                "{call} failed: the server answered HTTP {status} instead of an upload answer. Check the endpoint URL."
-            ),
+            [
+                call,
+                " failed: the server answered HTTP ",
+                &json::uint_text(status.into()),
+                " instead of an upload answer. Check the endpoint URL.",
+            ]
+            .concat(),
         ),
         Reply::NotUnderstood(what) => UploadError::new(
             client_code::BAD_ANSWER,
             false,
             stage,
-            format!(
-                "{call} failed: the server answered with {what} instead of JSON. Check that the endpoint is a VOD UGC upload service."
-            ),
+            [
+                call,
+                " failed: the server answered with ",
+                &what,
+                " instead of JSON. Check that the endpoint is a VOD UGC upload service.",
+            ]
+            .concat(),
         ),
         Reply::Network(detail) => UploadError::new(
             client_code::NETWORK,
             true,
             stage,
-            format!(
-                "{call} failed: the network request failed after {tries} ({detail}). Check the connection and that the endpoint is reachable and allows this page's origin (CORS); then upload again to resume."
-            ),
+            [
+                call,
+                " failed: the network request failed after ",
+                &tries,
+                " (",
+                &detail,
+                "). Check the connection and that the endpoint is reachable and allows this page's origin (CORS); then upload again to resume.",
+            ]
+            .concat(),
         ),
         Reply::Timeout => UploadError::new(
             client_code::TIMEOUT,
             true,
             stage,
-            format!(
-                "{call} failed: no byte moved within the time limit (timeoutMs), after {tries}. The connection stalled: check it, or raise timeoutMs, then upload again to resume."
-            ),
+            [
+                call,
+                " failed: no byte moved within the time limit (timeoutMs), after ",
+                &tries,
+                ". The connection stalled: check it, or raise timeoutMs, then upload again to resume.",
+            ]
+            .concat(),
         ),
     }
 }

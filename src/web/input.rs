@@ -9,6 +9,7 @@ use web_sys::{AbortSignal, Blob, File};
 
 use super::js;
 use crate::error::UploadError;
+use crate::json;
 use crate::options::{Options, OPTION_NAMES};
 
 /// The file to upload and its name as the signature needs it.
@@ -29,10 +30,14 @@ pub struct Hooks {
 /// Checks the first argument: a non-empty `File` or `Blob`.
 pub fn file(value: &JsValue, allow_empty: bool) -> Result<Input, UploadError> {
     let Some(blob) = value.dyn_ref::<Blob>() else {
-        return Err(UploadError::bad_input(format!(
-            "The file must be a File or Blob (from <input type=file> or drag and drop), not {}.",
-            kind_of(value)
-        )));
+        return Err(UploadError::bad_input(
+            [
+                "The file must be a File or Blob (from <input type=file> or drag and drop), not ",
+                &kind_of(value),
+                ".",
+            ]
+            .concat(),
+        ));
     };
     let size = blob.size() as u64;
     if size == 0 && !allow_empty {
@@ -79,7 +84,7 @@ pub fn upload_options(value: &JsValue) -> Result<(Options, Hooks), UploadError> 
     ] {
         if let Some(number) = present(value, name) {
             let number = number.as_f64().ok_or_else(|| {
-                UploadError::bad_input(format!("Option {name} must be a number."))
+                UploadError::bad_input(["Option ", name, " must be a number."].concat())
             })?;
             options.set_number(name, number)?;
         }
@@ -125,14 +130,25 @@ fn resolve_endpoint(endpoint: &str) -> Result<String, UploadError> {
     };
     match Url::new(endpoint, &base) {
         Ok(url) => Ok(url.href()),
-        Err(_) if base.is_string() => Err(UploadError::bad_input(format!(
-            "Option endpoint {endpoint:?} is not a URL (resolved against {:?}).",
-            base.as_string().unwrap_or_default()
-        ))),
-        Err(_) => Err(UploadError::bad_input(format!(
-            "Option endpoint {endpoint:?} is not an absolute URL, and there is no page \
-             to resolve it against here: give an http:// or https:// URL."
-        ))),
+        Err(_) if base.is_string() => Err(UploadError::bad_input(
+            [
+                "Option endpoint ",
+                &json::quoted(endpoint),
+                " is not a URL (resolved against ",
+                &json::quoted(&base.as_string().unwrap_or_default()),
+                ").",
+            ]
+            .concat(),
+        )),
+        Err(_) => Err(UploadError::bad_input(
+            [
+                "Option endpoint ",
+                &json::quoted(endpoint),
+                " is not an absolute URL, and there is no page \
+                 to resolve it against here: give an http:// or https:// URL.",
+            ]
+            .concat(),
+        )),
     }
 }
 
@@ -156,10 +172,16 @@ fn check_names(value: &JsValue, known: &[&str]) -> Result<(), UploadError> {
     for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
         let key = key.as_string().unwrap_or_default();
         if !known.contains(&key.as_str()) && present(value, &key).is_some() {
-            return Err(UploadError::bad_input(format!(
-                "Unknown option {key:?}; the options are {}.",
-                known.join(", ")
-            )));
+            return Err(UploadError::bad_input(
+                [
+                    "Unknown option ",
+                    &json::quoted(&key),
+                    "; the options are ",
+                    &known.join(", "),
+                    ".",
+                ]
+                .concat(),
+            ));
         }
     }
     Ok(())
@@ -174,10 +196,9 @@ fn present(value: &JsValue, name: &str) -> Option<JsValue> {
 fn function(value: &JsValue, name: &str) -> Result<Option<Function>, UploadError> {
     match present(value, name) {
         None => Ok(None),
-        Some(field) => field
-            .dyn_into::<Function>()
-            .map(Some)
-            .map_err(|_| UploadError::bad_input(format!("Option {name} must be a function."))),
+        Some(field) => field.dyn_into::<Function>().map(Some).map_err(|_| {
+            UploadError::bad_input(["Option ", name, " must be a function."].concat())
+        }),
     }
 }
 
@@ -205,7 +226,7 @@ fn kind_of(value: &JsValue) -> String {
     } else {
         let constructor = js::get(&js::get(value, "constructor"), "name");
         match constructor.as_string() {
-            Some(name) if !name.is_empty() => format!("a {name}"),
+            Some(name) if !name.is_empty() => ["a ", &name].concat(),
             _ => "an object".into(),
         }
     }

@@ -27,7 +27,7 @@ impl ObjectBuilder {
 
     pub fn set(self, name: &str, value: impl Into<JsValue>) -> ObjectBuilder {
         Reflect::set(&self.0, &JsValue::from_str(name), &value.into())
-            .expect("setting a field of a fresh object cannot fail");
+            .unwrap_or_else(|_| unreachable!("setting a field of a fresh object cannot fail"));
         self
     }
 
@@ -46,7 +46,7 @@ pub fn describe_thrown(value: &JsValue) -> String {
     let name = get(value, "name").as_string();
     let message = get(value, "message").as_string();
     match (name, message) {
-        (Some(name), Some(message)) if !message.is_empty() => format!("{name}: {message}"),
+        (Some(name), Some(message)) if !message.is_empty() => [name, message].join(": "),
         (Some(name), _) => name,
         (None, Some(message)) => message,
         (None, None) => to_js_string(value),

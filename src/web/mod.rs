@@ -106,19 +106,24 @@ fn call_signature(get_signature: &js_sys::Function, info: &JsValue) -> Result<Pr
     get_signature
         .call1(&JsValue::UNDEFINED, info)
         .map(|returned| Promise::resolve(&returned))
-        .map_err(|e| signature_failed(format!("threw {}", js::describe_thrown(&e)), true))
+        .map_err(|e| signature_failed(["threw ", &js::describe_thrown(&e)].concat(), true))
 }
 
 /// The signature from what `getSignature`'s promise settled with.
 fn signature_of(settled: Result<JsValue, JsValue>) -> Result<String, Stop> {
     let value = settled.map_err(|e| {
-        signature_failed(format!("rejected with {}", js::describe_thrown(&e)), true)
+        signature_failed(["rejected with ", &js::describe_thrown(&e)].concat(), true)
     })?;
     match value.as_string() {
         Some(signature) if !signature.trim().is_empty() => Ok(signature.trim().to_owned()),
         Some(_) => Err(signature_failed("returned an empty string".into(), false)),
         None => Err(signature_failed(
-            format!("returned {} instead of a string", js::to_js_string(&value)),
+            [
+                "returned ",
+                &js::to_js_string(&value),
+                " instead of a string",
+            ]
+            .concat(),
             false,
         )),
     }
@@ -129,7 +134,12 @@ fn signature_failed(detail: String, can_retry: bool) -> Stop {
         client_code::SIGNATURE_FAILED,
         can_retry,
         Stage::Sign,
-        format!("getSignature {detail}. It must return (or resolve to) the signature string from your backend."),
+        [
+            "getSignature ",
+            &detail,
+            ". It must return (or resolve to) the signature string from your backend.",
+        ]
+        .concat(),
     ))
 }
 
@@ -172,3 +182,12 @@ fn stop_to_js(stop: Stop, signal: Option<&web_sys::AbortSignal>) -> JsValue {
         }
     }
 }
+
+/// The module's allocator: Talc instead of Rust's default on wasm32,
+/// dlmalloc, which was 7 KB of the module (issue 13: the package's size).
+/// The module is single-threaded (no `atomics`); the heap grows with the
+/// wasm memory and freed chunks are reused, so the hashing buffers, freed
+/// and taken again for every read, do not make the memory grow with the file.
+#[cfg(not(target_feature = "atomics"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
