@@ -46,6 +46,21 @@ export function isWasm(bytes) {
   return bytes.length > 8 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
 }
 
+/**
+ * Bytes or a WebAssembly.Module from what init() accepts: a URL (a string,
+ * URL or Request), a Response, bytes or a WebAssembly.Module.
+ */
+async function wasmFrom(input) {
+  if (typeof input === "string" || input instanceof URL || (typeof Request === "function" && input instanceof Request)) {
+    input = await fetch(input);
+  }
+  if (typeof Response === "function" && input instanceof Response) {
+    if (!input.ok) throw new Error(`HTTP ${input.status} ${input.statusText}${input.url ? ` fetching ${input.url}` : ""}`);
+    return new Uint8Array(await input.arrayBuffer());
+  }
+  return input;
+}
+
 // The one load: a promise of the module's exports, or null before the first
 // call and after a failed load (so that a later call tries again).
 let loading = null;
@@ -63,8 +78,7 @@ export function createApi(defaultSource) {
         // wasm-bindgen's own form, init({ module_or_path }), is accepted too.
         let input = source;
         if (input && typeof input === "object" && "module_or_path" in input) input = input.module_or_path;
-        input = await (input ?? defaultSource());
-        return initModule({ module_or_path: input });
+        return initModule(await wasmFrom(await (input ?? defaultSource())));
       })().catch((error) => {
         loading = null;
         if (error && error.name === "UgcError") throw error;
@@ -83,7 +97,7 @@ export function createApi(defaultSource) {
   /** Loads the module synchronously from bytes or a WebAssembly.Module. */
   function initSync(source) {
     checkEngine();
-    const exports = initModuleSync(source && "module" in source ? source : { module: source });
+    const exports = initModuleSync(source && "module" in source ? source.module : source);
     loading ??= Promise.resolve(exports);
     return exports;
   }

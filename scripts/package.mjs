@@ -2,7 +2,7 @@
 // Turns wasm-pack's output in pkg/ into the npm package apps install
 // (run by scripts/build.sh right after wasm-pack; tests/consumers check it):
 //
-//   vod_ugc_upload_bg.js, .d.ts   wasm-bindgen's glue (wasm-pack's vod_ugc_upload.js, renamed)
+//   vod_ugc_upload_bg.js, .d.ts   wasm-bindgen's glue (wasm-pack's vod_ugc_upload.js, renamed; its init only instantiates)
 //   vod_ugc_upload.js             entry for browsers and bundlers: loads the .wasm on first use
 //   vod_ugc_upload_node.js        entry for Node.js (the "node" condition): the .wasm from disk
 //   vod_ugc_upload_load.js        the shared, memoised load and the engine check
@@ -43,6 +43,35 @@ const glue = await readFile(pkgPath(`${NAME}.js`), "utf8").catch(() => die(`${pk
 for (const mark of ["__wbg_init as default", "initSync", "export function upload(", "export function hashFile("]) {
   if (!glue.includes(mark)) die(`pkg/${NAME}.js is not wasm-pack's glue (no "${mark}"): run scripts/build.sh, which runs wasm-pack first`);
 }
+// One loader: ours (vod_ugc_upload_load.js) turns what init() is given
+// (a URL, a Response, bytes, a WebAssembly.Module) into bytes or a module;
+// the glue's own init, which does the same again (fetch, streaming with its
+// MIME fallback, deprecated-argument warnings), gives way to one that only
+// instantiates. wasm-bindgen is pinned (package.json's wasmBindgenVersion),
+// so the text replaced is known; a glue without it stops the build.
+const INIT_FROM = "async function __wbg_load(module, imports) {";
+const INIT_TO = "export { initSync, __wbg_init as default };";
+const initAt = glue.indexOf(INIT_FROM);
+if (initAt < 0 || !glue.trimEnd().endsWith(INIT_TO)) die(`pkg/${NAME}.js: wasm-bindgen's init is not where this script expects it (a new wasm-bindgen?)`);
+const instantiate = `/** Instantiates the module from its bytes or a WebAssembly.Module. */
+async function __wbg_init(source) {
+    if (wasm !== undefined) return wasm;
+    const instantiated = await WebAssembly.instantiate(source, __wbg_get_imports());
+    return instantiated instanceof WebAssembly.Instance
+        ? __wbg_finalize_init(instantiated, source)
+        : __wbg_finalize_init(instantiated.instance, instantiated.module);
+}
+
+/** The same, synchronously. */
+function initSync(source) {
+    if (wasm !== undefined) return wasm;
+    const module = source instanceof WebAssembly.Module ? source : new WebAssembly.Module(source);
+    return __wbg_finalize_init(new WebAssembly.Instance(module, __wbg_get_imports()), module);
+}
+
+${INIT_TO}
+`;
+await writeFile(pkgPath(`${NAME}.js`), glue.slice(0, initAt) + instantiate);
 await rename(pkgPath(`${NAME}.js`), pkgPath(`${NAME}_bg.js`));
 await rename(pkgPath(`${NAME}.d.ts`), pkgPath(`${NAME}_bg.d.ts`));
 
