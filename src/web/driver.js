@@ -139,24 +139,30 @@ export function drive(s, blob, stallMs, signal) {
       quiet();
       x.abort();
     });
-    x.open("POST", url);
-    x.responseType = "arraybuffer";
-    x.upload.onprogress = (event) => {
-      moved = now();
-      feed(() => s.sent(t, event.loaded));
-    };
-    // Headers and each chunk of the answer count as bytes moving too.
-    x.onreadystatechange = x.onprogress = () => (moved = now());
-    x.onloadend = () => {
+    try {
+      x.open("POST", url);
+      x.responseType = "arraybuffer";
+      x.upload.onprogress = (event) => {
+        moved = now();
+        feed(() => s.sent(t, event.loaded));
+      };
+      // Headers and each chunk of the answer count as bytes moving too.
+      x.onreadystatechange = x.onprogress = () => (moved = now());
+      x.onloadend = () => {
+        quiet();
+        done(t, () =>
+          x.status
+            ? s.reply(t, x.status, x.getResponseHeader("content-type") ?? "", new Uint8Array(x.response ?? 0))
+            : s.failed(t, "XMLHttpRequest failed (network error)"),
+        );
+      };
+      x.send(body);
+      watch(stallMs);
+    } catch (error) {
+      // It could not start: a network failure, as fetch would say.
       quiet();
-      done(t, () =>
-        x.status
-          ? s.reply(t, x.status, x.getResponseHeader("content-type") ?? "", new Uint8Array(x.response ?? 0))
-          : s.failed(t, "XMLHttpRequest failed (network error)"),
-      );
-    };
-    x.send(body);
-    watch(stallMs);
+      done(t, () => s.failed(t, error));
+    }
   }
 
   // The pass over the whole file: fed in steps of at most BUFFER bytes, in
