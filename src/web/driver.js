@@ -94,46 +94,51 @@ export function drive(s, blob, stallMs, signal) {
   // Ends request t with f's result, unless it was cancelled.
   const done = (t, f) => live.delete(t) && feed(f);
 
-  // A request with fetch: the stall limit runs until the headers, then
-  // again until the whole body (fetch tells nothing while a body goes out).
+  // The stall limit of a request: `stalled` runs once no byte moved, either
+  // way, for stallMs; kick() says some did.
+  function watchdog(stalled) {
+    let moved = now();
+    let timer;
+    const check = (ms) =>
+      (timer = setTimeout(() => {
+        const still = now() - moved;
+        if (still < stallMs) check(stallMs - still);
+        else stalled();
+      }, ms));
+    check(stallMs);
+    return { kick: () => (moved = now()), stop: () => clearTimeout(timer) };
+  }
+
+  // A request with fetch, which tells nothing while a body goes out: the
+  // stall limit runs until the headers, then again until the whole answer.
   async function request(t, method, url, body) {
     const controller = new AbortController();
-    let stalled, timeout;
+    let stalled;
     live.set(t, () => controller.abort());
-    const within = (promise) => {
-      timeout = setTimeout(() => {
-        stalled = true;
-        controller.abort();
-      }, stallMs);
-      return promise.finally(() => clearTimeout(timeout));
-    };
+    const dog = watchdog(() => {
+      stalled = true;
+      controller.abort();
+    });
     try {
-      const response = await within(fetch(url, { method, body, signal: controller.signal }));
-      const bytes = new Uint8Array(await within(response.arrayBuffer()));
+      const response = await fetch(url, { method, body, signal: controller.signal });
+      dog.kick();
+      const bytes = new Uint8Array(await response.arrayBuffer());
       done(t, () => s.reply(t, response.status, response.headers.get("content-type") ?? "", bytes));
     } catch (error) {
       done(t, () => s.failed(t, stalled ? undefined : error));
+    } finally {
+      dog.stop();
     }
   }
 
   // A part with XMLHttpRequest: its upload events tell the bytes sent, and
-  // it fails only when no byte moved, either way, for the stall limit.
+  // they, the headers and each chunk of the answer kick the stall limit.
   function post(t, url, body) {
     const x = new XMLHttpRequest();
-    let moved = now();
-    let timeout;
+    let dog;
     const quiet = () => {
       x.upload.onprogress = x.onprogress = x.onreadystatechange = x.onloadend = null;
-      clearTimeout(timeout);
-    };
-    const watch = (ms) => {
-      timeout = setTimeout(() => {
-        const still = now() - moved;
-        if (still < stallMs) return watch(stallMs - still);
-        quiet();
-        x.abort();
-        done(t, () => s.failed(t, undefined));
-      }, ms);
+      dog?.stop();
     };
     live.set(t, () => {
       quiet();
@@ -143,11 +148,10 @@ export function drive(s, blob, stallMs, signal) {
       x.open("POST", url);
       x.responseType = "arraybuffer";
       x.upload.onprogress = (event) => {
-        moved = now();
+        dog.kick();
         feed(() => s.sent(t, event.loaded));
       };
-      // Headers and each chunk of the answer count as bytes moving too.
-      x.onreadystatechange = x.onprogress = () => (moved = now());
+      x.onreadystatechange = x.onprogress = () => dog.kick();
       x.onloadend = () => {
         quiet();
         done(t, () =>
@@ -156,8 +160,12 @@ export function drive(s, blob, stallMs, signal) {
             : s.failed(t, "XMLHttpRequest failed (network error)"),
         );
       };
+      dog = watchdog(() => {
+        quiet();
+        x.abort();
+        done(t, () => s.failed(t, undefined));
+      });
       x.send(body);
-      watch(stallMs);
     } catch (error) {
       // It could not start: a network failure, as fetch would say.
       quiet();
