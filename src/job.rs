@@ -265,7 +265,8 @@ impl Job {
     /// The whole file was read (`date_now`: the wall clock, for the cache
     /// entry's age).
     pub fn on_hashed(&mut self, date_now: f64) {
-        let Phase::Hashing { hasher, .. } = std::mem::replace(&mut self.phase, Phase::Waiting(None))
+        let Phase::Hashing { hasher, .. } =
+            std::mem::replace(&mut self.phase, Phase::Waiting(None))
         else {
             return;
         };
