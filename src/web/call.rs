@@ -26,10 +26,16 @@ extern "C" {
     fn drive(call: Call, blob: &Blob, stall_ms: f64, signal: Option<AbortSignal>) -> Promise;
 }
 
-/// The reading Worker's script (`read-worker.js`, how it reads and hashes,
-/// and the messages it takes and sends), as `build.rs` embeds it: without
-/// its comments. The driver starts it (one per page) for files over 4 MiB.
-const WORKER_SCRIPT: &str = include_str!(concat!(env!("OUT_DIR"), "/read-worker.js"));
+#[wasm_bindgen(module = "/src/web/read-worker.js")]
+extern "C" {
+    /// The reading Worker's code (`read-worker.js`: how it reads and
+    /// hashes, and the messages it takes and sends), a function the driver
+    /// starts as a Worker (one per page) for files over 4 MiB. A snippet,
+    /// not text in the module: the package's build minifies it with the
+    /// rest of the JS.
+    #[wasm_bindgen(thread_local_v2, js_name = readWorker)]
+    static READ_WORKER: JsValue;
+}
 
 /// Why a call stopped without a result.
 pub enum Stop {
@@ -164,7 +170,7 @@ impl Call {
                 Effect::Hash => {
                     break ObjectBuilder::new()
                         .set("k", READ_ALL)
-                        .set("w", WORKER_SCRIPT)
+                        .set("w", READ_WORKER.with(JsValue::clone))
                         .set("m", wasm_bindgen::module())
                         .set("p", self.job.part_size().unwrap_or(0) as f64)
                 }

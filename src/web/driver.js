@@ -257,7 +257,8 @@ function readWorker(script) {
   if (worker === undefined) {
     worker = null;
     try {
-      const w = new Worker(URL.createObjectURL(new Blob([script])));
+      // `script` is read-worker.js's function: its source, called.
+      const w = new Worker(URL.createObjectURL(new Blob([`(${script})()`])));
       const shared = { w, inboxes: new Map(), id: 0 };
       w.onmessage = ({ data }) => shared.inboxes.get(data.id)?.(data);
       w.onerror = () => {

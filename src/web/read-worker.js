@@ -1,5 +1,7 @@
-// The reading Worker of vod-ugc-upload (src/web/call.rs embeds this file
-// at build time, src/web/driver.js starts it from a blob: URL; one per page).
+// The reading Worker of vod-ugc-upload: the function `readWorker` below is
+// its code (src/web/call.rs imports it, src/web/driver.js starts it from a
+// blob: URL of its source; one per page). Its body uses only its own names
+// and the Worker's globals: it runs there, never on the page.
 //
 // It reads a Blob front to back and hashes it here, with the page's own
 // wasm module (the compiled WebAssembly.Module, posted by the page, is
@@ -47,240 +49,242 @@
 //   {id, error}    the file could not be read: "Name: message"
 //   {id, broken}   the hashing failed here (the module could not be
 //        instantiated, or trapped): the page hashes the file itself
-"use strict";
+export function readWorker() {
+  "use strict";
 
-/** Bytes per read, reading a stream or slices; reads in flight. */
-const SIZE = { stream: 4 << 20, slices: 4 << 20 };
-const AHEAD = 2;
-/** Bytes hashed between two progress messages, at most. */
-const STEP = 4 << 20;
+  /** Bytes per read, reading a stream or slices; reads in flight. */
+  const SIZE = { stream: 4 << 20, slices: 4 << 20 };
+  const AHEAD = 2;
+  /** Bytes hashed between two progress messages, at most. */
+  const STEP = 4 << 20;
 
-/** The readings in progress, by id. */
-const readings = new Map();
-/** The module's instance here: {module, x: its exports}. */
-let wasm;
+  /** The readings in progress, by id. */
+  const readings = new Map();
+  /** The module's instance here: {module, x: its exports}. */
+  let wasm;
 
-onmessage = ({ data }) => {
-  const reading = readings.get(data.id);
-  if (!data.stop) start(data);
-  else if (reading) end(reading);
-};
-
-function start({ id, blob, module, part, mode, size, ahead, hooks }) {
-  const stream = mode === "slices" ? null : byobReader(blob);
-  const reading = {
-    id,
-    blob,
-    size: size || SIZE[stream ? "stream" : "slices"],
-    ahead: ahead || AHEAD,
-    /** The BYOB reader, in "stream" mode (null once it failed). */
-    stream,
-    /** Stream reads, one after the other. */
-    chain: Promise.resolve(),
-    /** Buffers hashed, to be filled again (stream reads). */
-    free: [],
-    /** Where the next read starts in the file. */
-    requested: 0,
-    hooks: hooks || {},
+  onmessage = ({ data }) => {
+    const reading = readings.get(data.id);
+    if (!data.stop) start(data);
+    else if (reading) end(reading);
   };
-  readings.set(id, reading);
-  run(reading, module, part);
-}
 
-const live = (reading) => readings.get(reading.id) === reading;
+  function start({ id, blob, module, part, mode, size, ahead, hooks }) {
+    const stream = mode === "slices" ? null : byobReader(blob);
+    const reading = {
+      id,
+      blob,
+      size: size || SIZE[stream ? "stream" : "slices"],
+      ahead: ahead || AHEAD,
+      /** The BYOB reader, in "stream" mode (null once it failed). */
+      stream,
+      /** Stream reads, one after the other. */
+      chain: Promise.resolve(),
+      /** Buffers hashed, to be filled again (stream reads). */
+      free: [],
+      /** Where the next read starts in the file. */
+      requested: 0,
+      hooks: hooks || {},
+    };
+    readings.set(id, reading);
+    run(reading, module, part);
+  }
 
-function end(reading) {
-  readings.delete(reading.id);
-  reading.stream?.cancel().catch(() => {});
-}
+  const live = (reading) => readings.get(reading.id) === reading;
 
-/** Sends the last message of a reading that is still live. */
-function last(reading, message, transfer) {
-  if (!live(reading)) return;
-  end(reading);
-  postMessage({ id: reading.id, ...message }, transfer || []);
-}
+  function end(reading) {
+    readings.delete(reading.id);
+    reading.stream?.cancel().catch(() => {});
+  }
 
-const describe = (error) => `${error && error.name}: ${error && error.message}`;
+  /** Sends the last message of a reading that is still live. */
+  function last(reading, message, transfer) {
+    if (!live(reading)) return;
+    end(reading);
+    postMessage({ id: reading.id, ...message }, transfer || []);
+  }
 
-/** The exports of `module`'s instance here, made on first use. */
-function exportsOf(module) {
-  if (wasm?.module !== module) {
-    // The glue's imports are never called by the vh_* exports: each stub
-    // throws, should one ever be.
-    const imports = {};
-    for (const { module: from, name, kind } of WebAssembly.Module.imports(module)) {
-      if (kind === "function") {
-        (imports[from] ??= {})[name] = () => {
-          throw new Error(`${from}.${name} is not available in the reading Worker`);
-        };
+  const describe = (error) => `${error && error.name}: ${error && error.message}`;
+
+  /** The exports of `module`'s instance here, made on first use. */
+  function exportsOf(module) {
+    if (wasm?.module !== module) {
+      // The glue's imports are never called by the vh_* exports: each stub
+      // throws, should one ever be.
+      const imports = {};
+      for (const { module: from, name, kind } of WebAssembly.Module.imports(module)) {
+        if (kind === "function") {
+          (imports[from] ??= {})[name] = () => {
+            throw new Error(`${from}.${name} is not available in the reading Worker`);
+          };
+        }
       }
+      wasm = { module, x: new WebAssembly.Instance(module, imports).exports };
     }
-    wasm = { module, x: new WebAssembly.Instance(module, imports).exports };
+    return wasm.x;
   }
-  return wasm.x;
-}
 
-/** Reads and hashes the whole file, `ahead` reads ahead of the hashing. */
-async function run(reading, module, part) {
-  const size = reading.blob.size;
-  let x, h;
-  try {
-    x = exportsOf(module);
-    h = x.vh_new(size, part || 0);
-  } catch (error) {
-    return last(reading, { broken: describe(error) });
-  }
-  const reads = [];
-  let hashed = 0;
-  try {
-    for (;;) {
-      while (reads.length < reading.ahead && reading.requested < size) reads.push(read(reading));
-      if (!reads.length) break;
-      let chunk;
-      try {
-        chunk = await reads.shift();
-      } catch (error) {
-        return last(reading, { error: describe(error) });
-      }
-      if (!live(reading)) return;
-      // The next read starts before this buffer is hashed.
-      while (reads.length < reading.ahead && reading.requested < size) reads.push(read(reading));
-      if (chunk.len !== chunk.want) return last(reading, { error: "NotReadableError: the file changed while it was read" });
-      try {
-        hashed = hash(reading, x, h, chunk, hashed);
-      } catch (error) {
-        // The instance may be left in any state: the next reading makes
-        // a new one, and this handle is not freed.
-        wasm = h = undefined;
-        return last(reading, { broken: describe(error) });
-      }
-      if (reading.stream) {
-        if (reading.hooks.poison) new Uint8Array(chunk.buffer).fill(0xa5);
-        reading.free.push(chunk.buffer);
-      }
-    }
-    const n = x.vh_finish(h);
-    const at = x.vh_buf(h, n);
-    const digests = x.memory.buffer.slice(at, at + n);
-    last(reading, { digests }, [digests]);
-  } finally {
-    if (h !== undefined) x.vh_free(h);
-  }
-}
-
-/** Hashes a chunk in steps of at most STEP bytes: the bytes hashed then. */
-function hash(reading, x, h, chunk, hashed) {
-  const bytes = new Uint8Array(chunk.buffer, 0, chunk.len);
-  for (let at = 0; at < chunk.len; at += STEP) {
-    const n = Math.min(STEP, chunk.len - at);
-    if (faulty(reading.hooks.hashFailsAt, hashed + n)) {
-      throw new WebAssembly.RuntimeError("unreachable (a fault injected by a test)");
-    }
-    // vh_buf may grow the instance's memory (a new ArrayBuffer): the view
-    // is made after it.
-    const to = x.vh_buf(h, n);
-    new Uint8Array(x.memory.buffer, to, n).set(bytes.subarray(at, at + n));
-    x.vh_update(h, n);
-    hashed += n;
-    postMessage({ id: reading.id, hashed });
-  }
-  return hashed;
-}
-
-/**
- * The promise of the next `reading.size` bytes of the file (fewer at its
- * end): {buffer, len, want}; `len` is what was read, `want` what should
- * have been. Advances `reading.requested`.
- */
-function read(reading) {
-  const start = reading.requested;
-  const end = Math.min(start + reading.size, reading.blob.size);
-  reading.requested = end;
-  const filled = reading.stream ? reading.chain.then(() => fill(reading, start, end)) : slice(reading, start, end);
-  // The next stream read waits for this one; and a read still in flight
-  // when the reading ends may fail unheard.
-  reading.chain = filled.catch(() => {});
-  return filled;
-}
-
-/** Bytes start..end from the stream, or from a slice once it failed. */
-async function fill(reading, start, end) {
-  if (!live(reading)) throw readError();
-  if (reading.stream) {
+  /** Reads and hashes the whole file, `ahead` reads ahead of the hashing. */
+  async function run(reading, module, part) {
+    const size = reading.blob.size;
+    let x, h;
     try {
-      return await fromStream(reading, start, end);
+      x = exportsOf(module);
+      h = x.vh_new(size, part || 0);
     } catch (error) {
-      if (!live(reading)) throw error;
-      // The stream failed, and its reader took the buffer with it (a BYOB
-      // read transfers it): read the same bytes again, from a slice.
-      reading.stream = null;
+      return last(reading, { broken: describe(error) });
+    }
+    const reads = [];
+    let hashed = 0;
+    try {
+      for (;;) {
+        while (reads.length < reading.ahead && reading.requested < size) reads.push(read(reading));
+        if (!reads.length) break;
+        let chunk;
+        try {
+          chunk = await reads.shift();
+        } catch (error) {
+          return last(reading, { error: describe(error) });
+        }
+        if (!live(reading)) return;
+        // The next read starts before this buffer is hashed.
+        while (reads.length < reading.ahead && reading.requested < size) reads.push(read(reading));
+        if (chunk.len !== chunk.want) return last(reading, { error: "NotReadableError: the file changed while it was read" });
+        try {
+          hashed = hash(reading, x, h, chunk, hashed);
+        } catch (error) {
+          // The instance may be left in any state: the next reading makes
+          // a new one, and this handle is not freed.
+          wasm = h = undefined;
+          return last(reading, { broken: describe(error) });
+        }
+        if (reading.stream) {
+          if (reading.hooks.poison) new Uint8Array(chunk.buffer).fill(0xa5);
+          reading.free.push(chunk.buffer);
+        }
+      }
+      const n = x.vh_finish(h);
+      const at = x.vh_buf(h, n);
+      const digests = x.memory.buffer.slice(at, at + n);
+      last(reading, { digests }, [digests]);
+    } finally {
+      if (h !== undefined) x.vh_free(h);
     }
   }
-  return slice(reading, start, end);
-}
 
-async function fromStream(reading, start, end) {
-  let buffer = reading.free.pop() || new ArrayBuffer(reading.size);
-  const want = end - start;
-  let len = 0;
-  while (len < want) {
-    if (faulty(reading.hooks.streamFailsAt, end)) {
-      // As the engine would: the reader errors, the buffer is gone.
-      await reading.stream.cancel();
-      throw readError();
+  /** Hashes a chunk in steps of at most STEP bytes: the bytes hashed then. */
+  function hash(reading, x, h, chunk, hashed) {
+    const bytes = new Uint8Array(chunk.buffer, 0, chunk.len);
+    for (let at = 0; at < chunk.len; at += STEP) {
+      const n = Math.min(STEP, chunk.len - at);
+      if (faulty(reading.hooks.hashFailsAt, hashed + n)) {
+        throw new WebAssembly.RuntimeError("unreachable (a fault injected by a test)");
+      }
+      // vh_buf may grow the instance's memory (a new ArrayBuffer): the view
+      // is made after it.
+      const to = x.vh_buf(h, n);
+      new Uint8Array(x.memory.buffer, to, n).set(bytes.subarray(at, at + n));
+      x.vh_update(h, n);
+      hashed += n;
+      postMessage({ id: reading.id, hashed });
     }
-    const { value, done } = await reading.stream.read(new Uint8Array(buffer, len, want - len));
-    if (value) buffer = value.buffer;
-    if (done) break;
-    len += value.byteLength;
+    return hashed;
   }
-  return { buffer, len, want };
-}
 
-async function slice(reading, start, end) {
-  if (faulty(reading.hooks.slicesFailAt, end)) throw readError();
-  const buffer = await reading.blob.slice(start, end).arrayBuffer();
-  return { buffer, len: buffer.byteLength, want: end - start };
-}
-
-/**
- * Whether Blob streams have a BYOB reader here, asked once of an empty Blob:
- * in WebKit, which has none, merely making a Blob's stream starts reading
- * the whole Blob into memory (measured: +236 MiB while hashing a 1 GiB
- * File, and half the speed), so a file's stream is made only where it can
- * be read into our buffers.
- */
-const hasByob = (() => {
-  try {
-    new Blob([]).stream().getReader({ mode: "byob" }).releaseLock();
-    return true;
-  } catch {
-    return false;
+  /**
+   * The promise of the next `reading.size` bytes of the file (fewer at its
+   * end): {buffer, len, want}; `len` is what was read, `want` what should
+   * have been. Advances `reading.requested`.
+   */
+  function read(reading) {
+    const start = reading.requested;
+    const end = Math.min(start + reading.size, reading.blob.size);
+    reading.requested = end;
+    const filled = reading.stream ? reading.chain.then(() => fill(reading, start, end)) : slice(reading, start, end);
+    // The next stream read waits for this one; and a read still in flight
+    // when the reading ends may fail unheard.
+    reading.chain = filled.catch(() => {});
+    return filled;
   }
-})();
 
-/** A BYOB reader of the Blob's stream, or null where the engine has none. */
-function byobReader(blob) {
-  if (!hasByob) return null;
-  try {
-    return blob.stream().getReader({ mode: "byob" });
-  } catch {
-    return null;
+  /** Bytes start..end from the stream, or from a slice once it failed. */
+  async function fill(reading, start, end) {
+    if (!live(reading)) throw readError();
+    if (reading.stream) {
+      try {
+        return await fromStream(reading, start, end);
+      } catch (error) {
+        if (!live(reading)) throw error;
+        // The stream failed, and its reader took the buffer with it (a BYOB
+        // read transfers it): read the same bytes again, from a slice.
+        reading.stream = null;
+      }
+    }
+    return slice(reading, start, end);
   }
-}
 
-/**
- * For tests: whether a step that ends at `end` must fail, given the offset
- * from which the page asked it to fail (`globalThis.__vodUgcUploadRead`
- * on the page: `{streamFailsAt, slicesFailAt, hashFailsAt}`), as reads fail
- * in the engines when a file is too large for the stream or changed on
- * disk.
- */
-function faulty(failAt, end) {
-  return typeof failAt === "number" && end > failAt;
-}
+  async function fromStream(reading, start, end) {
+    let buffer = reading.free.pop() || new ArrayBuffer(reading.size);
+    const want = end - start;
+    let len = 0;
+    while (len < want) {
+      if (faulty(reading.hooks.streamFailsAt, end)) {
+        // As the engine would: the reader errors, the buffer is gone.
+        await reading.stream.cancel();
+        throw readError();
+      }
+      const { value, done } = await reading.stream.read(new Uint8Array(buffer, len, want - len));
+      if (value) buffer = value.buffer;
+      if (done) break;
+      len += value.byteLength;
+    }
+    return { buffer, len, want };
+  }
 
-function readError() {
-  return new DOMException("The requested file could not be read (a fault injected by a test).", "NotReadableError");
+  async function slice(reading, start, end) {
+    if (faulty(reading.hooks.slicesFailAt, end)) throw readError();
+    const buffer = await reading.blob.slice(start, end).arrayBuffer();
+    return { buffer, len: buffer.byteLength, want: end - start };
+  }
+
+  /**
+   * Whether Blob streams have a BYOB reader here, asked once of an empty Blob:
+   * in WebKit, which has none, merely making a Blob's stream starts reading
+   * the whole Blob into memory (measured: +236 MiB while hashing a 1 GiB
+   * File, and half the speed), so a file's stream is made only where it can
+   * be read into our buffers.
+   */
+  const hasByob = (() => {
+    try {
+      new Blob([]).stream().getReader({ mode: "byob" }).releaseLock();
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+
+  /** A BYOB reader of the Blob's stream, or null where the engine has none. */
+  function byobReader(blob) {
+    if (!hasByob) return null;
+    try {
+      return blob.stream().getReader({ mode: "byob" });
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * For tests: whether a step that ends at `end` must fail, given the offset
+   * from which the page asked it to fail (`globalThis.__vodUgcUploadRead`
+   * on the page: `{streamFailsAt, slicesFailAt, hashFailsAt}`), as reads fail
+   * in the engines when a file is too large for the stream or changed on
+   * disk.
+   */
+  function faulty(failAt, end) {
+    return typeof failAt === "number" && end > failAt;
+  }
+
+  function readError() {
+    return new DOMException("The requested file could not be read (a fault injected by a test).", "NotReadableError");
+  }
 }
