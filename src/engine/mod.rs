@@ -451,6 +451,21 @@ impl Engine {
         self.report_waiting(now);
     }
 
+    /// Whether the browser is online, as last fed ([`Engine::set_online`]).
+    pub fn online(&self) -> bool {
+        self.online
+    }
+
+    /// Part `index`, while its request is in flight.
+    pub fn part(&self, index: u64) -> Option<Part> {
+        match &self.phase {
+            Phase::Parts(parts) if parts.in_flight.iter().any(|f| f.index == index) => {
+                parts.plan.part(index)
+            }
+            _ => None,
+        }
+    }
+
     /// Feeds how many body bytes of a part in flight have been sent (as the
     /// adapter learns it; the count only grows during one request).
     pub fn on_part_sent(&mut self, index: u64, sent: u64, now: f64) {

@@ -44,7 +44,8 @@ impl From<UploadError> for Stop {
 }
 
 /// One call, as the driver sees it. Targets are numbers there: a part's
-/// index, or [`INIT`], [`FINISH`], [`CHECK`], [`HASH`].
+/// index, or [`INIT`], [`FINISH`], [`CHECK`], [`HASH`], or a probe of part
+/// `i` as `PROBE - i`.
 #[wasm_bindgen(skip_typescript)]
 pub struct Call {
     job: Job,
@@ -62,6 +63,8 @@ const FINISH: f64 = -2.0;
 const CHECK: f64 = -3.0;
 /// The pass over the whole file.
 const HASH: f64 = -4.0;
+/// A probe of part 0; of part `i`, `PROBE - i`.
+const PROBE: f64 = -5.0;
 
 /// The effect kinds, as `driver.js` numbers them.
 const SEND: u32 = 0;
@@ -77,6 +80,7 @@ fn number(target: Target) -> f64 {
         Target::Finish => FINISH,
         Target::Check => CHECK,
         Target::Part(index) => index as f64,
+        Target::Probe(index) => PROBE - index as f64,
     }
 }
 
@@ -85,6 +89,7 @@ fn target(number: f64) -> Target {
         INIT => Target::Init,
         FINISH => Target::Finish,
         CHECK => Target::Check,
+        probe if probe <= PROBE => Target::Probe((PROBE - probe) as u64),
         index => Target::Part(index as u64),
     }
 }
