@@ -74,7 +74,7 @@ pub struct Transfer {
     file_size: u64,
     endpoint: String,
     file_sha: String,
-    /// The signature requests carry now.
+    /// The signature requests carry now (empty before the first).
     signature: String,
     /// The parts' MD5s from the hashing pass (for the part size asked for).
     part_md5s: Option<PartMd5s>,
@@ -98,22 +98,28 @@ pub struct Transfer {
 
 impl Transfer {
     /// A transfer of the file with SHA-1 `file_sha` (`seed`: the retry
-    /// jitter's, see [`Engine::new`]).
+    /// jitter's, see [`Engine::new`]). Without a `signature`, it first asks
+    /// for one ([`Effect::Sign`]).
     pub fn new(
         file_size: u64,
         options: Options,
         seed: u64,
         file_sha: String,
-        signature: String,
+        signature: Option<String>,
         part_md5s: Option<PartMd5s>,
         remembered: bool,
     ) -> Transfer {
+        let endpoint = options.endpoint.clone();
+        let mut engine = Engine::new(file_size, options, seed);
+        if signature.is_none() {
+            engine.ask_signature();
+        }
         Transfer {
-            endpoint: options.endpoint.clone(),
-            engine: Engine::new(file_size, options, seed),
+            endpoint,
+            engine,
             file_size,
             file_sha,
-            signature,
+            signature: signature.unwrap_or_default(),
             part_md5s,
             remembered,
             reading: Vec::new(),
@@ -267,8 +273,13 @@ impl Transfer {
         self.engine.on_signature(now);
     }
 
-    /// Stops the upload with `error` (`getSignature` failed).
-    pub fn fail(&mut self, error: UploadError) {
+    /// `getSignature` failed with `error` (see [`Engine::on_signature_failed`]).
+    pub fn on_signature_failed(&mut self, error: UploadError) {
+        self.engine.on_signature_failed(error);
+    }
+
+    /// Stops the upload with `error`.
+    fn fail(&mut self, error: UploadError) {
         self.engine.abort();
         self.failure.get_or_insert(error);
     }

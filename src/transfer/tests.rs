@@ -30,7 +30,7 @@ fn transfer(file: &[u8], remembered: bool) -> Transfer {
         options,
         1,
         SHA.into(),
-        "sig-1".into(),
+        Some("sig-1".into()),
         Some(md5s_of(file, MIB)),
         remembered,
     )

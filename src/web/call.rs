@@ -212,9 +212,7 @@ impl Call {
 
     /// `navigator.onLine`, fed before every result.
     pub fn online(&mut self, online: bool) {
-        if let Some(transfer) = self.job.transfer() {
-            transfer.set_online(online, js::now());
-        }
+        self.job.set_online(online, js::now());
     }
 
     /// A request's answer: its status, `content-type` and body.
