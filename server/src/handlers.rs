@@ -263,6 +263,7 @@ async fn finish(app: &App, params: &Params) -> Outcome {
         .await
         .map_err(store_failure)?;
     let answer = media_answer(app, &finished.record);
+    app.metrics.assembled(finished.assembled);
     if finished.newly_published {
         // Once per file, on whichever instance won the publish.
         tracing::info!(file_id = %finished.record.file_id, "published");

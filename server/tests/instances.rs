@@ -1,7 +1,8 @@
 //! Many instances, one service: several `vod-ugc-server` processes on one
 //! bucket of a real S3 API (moto_server). Parts alternate between them, one
 //! is killed with SIGKILL mid-upload, finishes race on two instances, and
-//! instant upload and resume work from any instance.
+//! instant upload and resume work from any instance. Finishes racing on two
+//! instances (on a bucket, or on one data folder) assemble the file once.
 
 mod common;
 
@@ -86,8 +87,86 @@ async fn concurrent_finishes_on_two_instances_publish_one_file() {
         let media: Vec<String> = moto().keys(&bucket, "media/").await;
         assert_eq!(media.len(), seed as usize + 1, "one media object per file: {media:?}");
         assert_eq!(a.fetch(&on_b.url.unwrap()).await, file.data);
+        assert_eq!(assembled(&[&a, &b]).await, (seed + 1) * file.data.len() as u64, "assembled once");
     }
-    assert!(moto().keys(&bucket, "apps/").await.iter().all(|k| !k.contains("/uploads/")), "no parts left");
+    assert!(moto().keys(&bucket, "apps/").await.iter().all(|k| !k.contains("/uploads/")), "no parts left, no lease");
+}
+
+/// Bytes the servers behind `apis` assembled at finish, together.
+async fn assembled(apis: &[&Api]) -> u64 {
+    let mut sum = 0.0;
+    for api in apis {
+        sum += api.metric("ugc_finish_assembled_bytes_total").await;
+    }
+    sum as u64
+}
+
+/// Two servers on one data folder, a file stored but not finished.
+async fn two_on_one_folder(data: &std::path::Path, file: &TestFile) -> (TestServer, TestServer) {
+    let (one, two) = (TestServer::start_in(data, &[]).await, TestServer::start_in(data, &[]).await);
+    let (a, b) = (one.api(), two.api());
+    assert_eq!(a.init(&file.sha, file.data.len(), MIB, &file.sig).await.code, 0);
+    for (i, (offset, len)) in file.parts(MIB).into_iter().enumerate() {
+        let api = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(api.part(&file.sha, offset, &file.data[offset..offset + len], &file.sig).await.code, 0);
+    }
+    (one, two)
+}
+
+#[tokio::test]
+async fn concurrent_finishes_on_one_data_folder_assemble_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in 0..3 {
+        let file = TestFile::new(24 * MIB + 5, 70 + seed, APP_A);
+        let (one, two) = two_on_one_folder(dir.path(), &file).await;
+        let (a, b) = (one.api(), two.api());
+        let (on_a, on_b) = tokio::join!(a.finish(&file.sha, &file.sig), b.finish(&file.sha, &file.sig));
+        assert_eq!((on_a.code, on_b.code), (0, 0), "{on_a:?} {on_b:?}");
+        assert_eq!(on_a.file_id, on_b.file_id, "one fileId");
+        assert_eq!(assembled(&[&a, &b]).await, file.data.len() as u64, "the second finish waited for the first's record");
+        assert_eq!(b.fetch(&on_a.url.unwrap()).await, file.data);
+        assert_eq!(one.keys("media/").await.len(), seed as usize + 1, "one media file per file");
+        assert!(one.keys("apps/").await.iter().all(|k| !k.contains("/uploads/")), "no parts left, no lease");
+    }
+}
+
+#[tokio::test]
+async fn a_held_finish_lease_makes_finish_wait_and_an_expired_one_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = TestFile::new(3 * MIB, 80, APP_A);
+    let (one, _two) = two_on_one_folder(dir.path(), &file).await;
+    let api = one.api();
+    let app = vod_ugc_upload::protocol::to_hex(APP_A.0.as_bytes());
+    let lease_of = |sha: &str| dir.path().join(format!("apps/{app}/uploads/{sha}/finishing.json"));
+    let write_lease = |sha: &str, expires_ms: u64| {
+        std::fs::write(lease_of(sha), format!(r#"{{"expiresMs":{expires_ms}}}"#)).unwrap();
+    };
+    let now_ms = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+
+    // Another finish holds the lease (for a minute): this one waits...
+    write_lease(&file.sha, now_ms() + 60_000);
+    let finish = tokio::spawn({
+        let (api, sha, sig) = (one.api(), file.sha.clone(), file.sig.clone());
+        async move { api.finish(&sha, &sig).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!finish.is_finished(), "a finish waits while another holds the lease");
+    assert_eq!(assembled(&[&api]).await, 0);
+    // ...and, once the holder gave it up without publishing, finishes itself.
+    std::fs::remove_file(lease_of(&file.sha)).unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(10), finish).await.unwrap().unwrap();
+    assert_eq!(done.code, 0, "{done:?}");
+    assert_eq!(api.fetch(&done.url.unwrap()).await, file.data);
+
+    // A lease whose holder died (expired) is taken over at once.
+    let file = TestFile::new(2 * MIB, 81, APP_A);
+    let (one, _two) = two_on_one_folder(dir.path(), &file).await;
+    write_lease(&file.sha, now_ms() - 1);
+    let started = std::time::Instant::now();
+    let done = one.api().finish(&file.sha, &file.sig).await;
+    assert_eq!(done.code, 0, "{done:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "taken over without waiting for it: {:?}", started.elapsed());
+    assert!(!lease_of(&file.sha).exists(), "the lease goes with the upload");
 }
 
 #[tokio::test]

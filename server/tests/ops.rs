@@ -281,14 +281,6 @@ async fn a_notify_url_that_is_not_http_refuses_to_start() {
     }
 }
 
-/// The value of the sample `name` (with its labels) in a metrics text.
-fn sample(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
-}
-
 #[tokio::test]
 async fn metrics_count_what_happened_and_healthz_answers() {
     let server = TestServer::start(&[]).await;
@@ -319,6 +311,7 @@ async fn metrics_count_what_happened_and_healthz_answers() {
     assert_eq!(sample(&text, "ugc_uploads_instant_total"), 1.0);
     assert_eq!(sample(&text, "ugc_uploads_finished_total"), 1.0);
     assert_eq!(sample(&text, "ugc_received_bytes_total"), (HALF + 100 + HALF + HALF) as f64);
+    assert_eq!(sample(&text, "ugc_finish_assembled_bytes_total"), (HALF + 100) as f64);
     assert_eq!(sample(&text, "ugc_failures_total{action=\"UploadPartUGC\",code=\"-10006\"}"), 1.0);
     assert_eq!(sample(&text, "ugc_failures_total{action=\"FinishUploadUGC\",code=\"-10002\"}"), 1.0);
     assert_eq!(sample(&text, "ugc_part_duration_seconds_count"), 4.0);
