@@ -6,9 +6,12 @@
 
 mod common;
 
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vod_ugc_upload::protocol::code;
 
 async fn instances(bucket: &str, n: usize) -> Vec<BinaryServer> {
@@ -202,4 +205,68 @@ async fn a_bucket_that_does_not_answer_refuses_to_start() {
     assert!(output.stdout.is_empty(), "never listening");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot open storage s3://") && stderr.contains("bucket"), "{stderr}");
+}
+
+/// A TCP proxy in front of moto that keeps every byte sent to it (the
+/// requests, for counting them): its endpoint, and the bytes.
+async fn recording_proxy() -> (String, Arc<Mutex<Vec<u8>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let record = sent.clone();
+    let moto_address = moto().endpoint.trim_start_matches("http://").to_owned();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = tokio::net::TcpStream::connect(&moto_address).await.unwrap();
+            let record = record.clone();
+            tokio::spawn(async move {
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_moto, mut to_moto) = upstream.into_split();
+                let up = async {
+                    let mut buffer = vec![0; 64 * 1024];
+                    loop {
+                        let n = from_client.read(&mut buffer).await?;
+                        if n == 0 {
+                            return to_moto.shutdown().await;
+                        }
+                        record.lock().unwrap().extend_from_slice(&buffer[..n]);
+                        to_moto.write_all(&buffer[..n]).await?;
+                    }
+                };
+                let down = tokio::io::copy(&mut from_moto, &mut to_client);
+                let _: (std::io::Result<()>, _) = tokio::join!(up, down);
+            });
+        }
+    });
+    (endpoint, sent)
+}
+
+#[tokio::test]
+async fn head_of_media_on_s3_sends_s3_a_head_and_opens_nothing() {
+    let bucket = moto().new_bucket().await;
+    let (proxy, sent) = recording_proxy().await;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_vod-ugc-server"));
+    command
+        .args(["--storage", &format!("s3://{bucket}/ugc")])
+        .envs(moto().env())
+        .env("AWS_ENDPOINT", &proxy)
+        .stderr(Stdio::null());
+    let server = BinaryServer::spawn(command, &[]).await;
+    let api = server.api();
+    let file = TestFile::new(3 * HALF + 1, 90, APP_A);
+    let url = api.upload(&file, HALF).await.url.unwrap();
+    // Requests for the media object, by method, since the last count.
+    let media = format!(" /{bucket}/ugc/media/");
+    let requests = || {
+        let sent = String::from_utf8_lossy(&std::mem::take(&mut *sent.lock().unwrap())).into_owned();
+        ["HEAD", "GET"].map(|method| sent.matches(&format!("{method}{media}")).count())
+    };
+    requests();
+
+    let head = api.client.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-length"], (3 * HALF + 1).to_string().as_str());
+    assert_eq!(requests(), [1, 0], "one HEAD to S3, no GET");
+    assert_eq!(api.fetch(&url).await, file.data);
+    assert_eq!(requests()[1], 1, "a GET streams the object");
 }
