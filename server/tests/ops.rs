@@ -318,3 +318,38 @@ async fn metrics_count_what_happened_and_healthz_answers() {
     assert_eq!(sample(&text, "ugc_part_duration_seconds_bucket{le=\"+Inf\"}"), 4.0);
     assert!(sample(&text, "ugc_part_duration_seconds_sum") > 0.0);
 }
+
+#[tokio::test]
+async fn a_notification_not_delivered_when_the_server_stops_is_sent_by_the_next_start() {
+    let data = tempfile::tempdir().unwrap();
+    let outbox = data.path().join("outbox");
+    // (An empty folder goes with its last file.)
+    let in_outbox = || std::fs::read_dir(&outbox).map_or(0, Iterator::count);
+    let (refusing, mut refused) = receiver(usize::MAX).await;
+    let server = BinaryServer::start(data.path(), &["--notify-url", &refusing]).await;
+    let file = TestFile::new(HALF + 10, 52, APP_A);
+    let done = server.api().upload(&file, HALF).await;
+    let note = tokio::time::timeout(Duration::from_secs(5), refused.recv()).await.unwrap().unwrap();
+    assert_eq!(note["fileId"], done.file_id.unwrap());
+    // Killed while it retries: the notification is in the outbox.
+    server.kill_9().await;
+    assert_eq!(in_outbox(), 1);
+    // What a finish that died before publishing leaves: a note of a file
+    // that was never published.
+    let void = serde_json::json!({"fileId": "1234", "url": "http://h/m", "fileSha": sha1_hex(b"void"),
+        "fileSize": 4, "secretId": APP_A.0, "fileName": "void.mp4"});
+    std::fs::write(outbox.join("1234.json"), void.to_string()).unwrap();
+
+    let (url, mut notes) = receiver(0).await;
+    let _server = BinaryServer::start(data.path(), &["--notify-url", &url]).await;
+    let again = tokio::time::timeout(Duration::from_secs(5), notes.recv()).await.unwrap().unwrap();
+    assert_eq!(again, note, "the same notification, sent by the next start");
+    // Delivered, it leaves the outbox; the void one is removed, never sent.
+    let started = Instant::now();
+    while in_outbox() > 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the outbox is not emptied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(notes.try_recv().is_err(), "sent once, and the void note never");
+}

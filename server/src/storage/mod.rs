@@ -8,6 +8,7 @@
 //! apps/{hex SecretId}/uploads/{sha}/finishing.json      the finish lease {expiresMs}
 //! apps/{hex SecretId}/files/{sha}.json                  the published record
 //! media/{key}/f0[.ext]                                  finished media (served)
+//! outbox/{fileId}.json                                  a notification to deliver
 //! ```
 //!
 //! Nothing that matters lives in one process, so any number of servers may
@@ -229,6 +230,13 @@ fn media_key(path: &str) -> String {
     format!("media/{path}")
 }
 
+/// Where the notification of the file `file_id` waits until delivered.
+pub fn outbox_key(file_id: &str) -> String {
+    format!("{OUTBOX}{file_id}.json")
+}
+
+const OUTBOX: &str = "outbox/";
+
 /// Where storage lives, from the command line.
 pub enum Location<'a> {
     Disk(&'a std::path::Path),
@@ -236,9 +244,16 @@ pub enum Location<'a> {
     S3(&'a str),
 }
 
+/// The storage (cheap to clone: the clones share their backend).
+#[derive(Clone)]
 pub struct Storage {
     backend: Arc<dyn Backend>,
 }
+
+/// What a finish that publishes leaves in the outbox for the file it
+/// publishes (`--notify-url`): the notification's body, made from the
+/// record.
+pub type Note<'a> = &'a (dyn Fn(&MediaRecord) -> Vec<u8> + Sync);
 
 impl Storage {
     /// Opens the data folder or connects to the bucket.
@@ -373,7 +388,17 @@ impl Storage {
     /// fail, the next takes the lease and tries for itself. Correctness
     /// does not rest on the lease (the record's conditional create decides
     /// what is published): it only saves the work twice.
-    pub async fn finish(&self, app: &str, sha: &str, ext: Option<String>) -> Result<Finished> {
+    ///
+    /// With a `note`, the file's notification is in the outbox
+    /// ([`outbox_key`]) before the file is published: none is lost to a
+    /// crash (a note of a file that was not published is removed).
+    pub async fn finish(
+        &self,
+        app: &str,
+        sha: &str,
+        ext: Option<String>,
+        note: Option<Note<'_>>,
+    ) -> Result<Finished> {
         let keys = Keys::new(app, sha);
         loop {
             if let Some(record) = self.record(&keys).await? {
@@ -384,7 +409,7 @@ impl Storage {
             }
             tokio::time::sleep(LEASE_POLL).await;
         }
-        let published = self.publish_leased(&keys, sha, ext).await;
+        let published = self.publish_leased(&keys, sha, ext, note).await;
         if let Err(e) = self.backend.delete(&keys.lease).await {
             tracing::warn!(error = %e, "releasing a finish lease failed; it expires");
         }
@@ -426,10 +451,16 @@ impl Storage {
 
     /// [`Storage::publish`], renewing the lease until it ends (a renewal
     /// under way is let finish, then the caller releases the lease).
-    async fn publish_leased(&self, keys: &Keys, sha: &str, ext: Option<String>) -> Result<Finished> {
+    async fn publish_leased(
+        &self,
+        keys: &Keys,
+        sha: &str,
+        ext: Option<String>,
+        note: Option<Note<'_>>,
+    ) -> Result<Finished> {
         let done = tokio::sync::Notify::new();
         let publish = async {
-            let published = self.publish(keys, sha, ext).await;
+            let published = self.publish(keys, sha, ext, note).await;
             done.notify_one();
             published
         };
@@ -448,7 +479,13 @@ impl Storage {
         tokio::join!(publish, renew).0
     }
 
-    async fn publish(&self, keys: &Keys, sha: &str, ext: Option<String>) -> Result<Finished> {
+    async fn publish(
+        &self,
+        keys: &Keys,
+        sha: &str,
+        ext: Option<String>,
+        note: Option<Note<'_>>,
+    ) -> Result<Finished> {
         let state = self
             .read_json::<SessionState>(&keys.state)
             .await?
@@ -502,6 +539,14 @@ impl Storage {
         }
         writer.commit().await.map_err(StoreError::Write)?;
 
+        let outbox = match note {
+            Some(note) => {
+                let key = outbox_key(&record.file_id);
+                self.write_bytes(&key, note(&record)).await?;
+                Some(key)
+            }
+            None => None,
+        };
         // The commit point: from here on the file is instant-uploadable and
         // finish answers it again.
         let json =
@@ -516,8 +561,10 @@ impl Storage {
         } else {
             // A racing finish published first: its record is the file.
             tracing::info!(file_id = %record.file_id, "another finish published first; dropping this copy");
-            if let Err(e) = self.backend.delete(&media).await {
-                tracing::warn!(error = %e, "removing a duplicate media object failed");
+            for key in [Some(media), outbox].into_iter().flatten() {
+                if let Err(e) = self.backend.delete(&key).await {
+                    tracing::warn!(error = %e, "removing a duplicate media object or note failed");
+                }
             }
             self.record(keys).await?.ok_or_else(|| {
                 StoreError::Read(io::Error::other("the published record vanished"))
@@ -613,12 +660,37 @@ impl Storage {
 
     async fn write_json<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
         let json = serde_json::to_vec(value).map_err(|e| StoreError::Write(io::Error::other(e)))?;
+        self.write_bytes(key, json).await
+    }
+
+    async fn write_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
         let write = async {
-            let mut writer = self.backend.create(key, json.len() as u64).await?;
-            writer.write(json.into()).await?;
+            let mut writer = self.backend.create(key, bytes.len() as u64).await?;
+            writer.write(bytes.into()).await?;
             writer.commit().await
         };
         write.await.map_err(StoreError::Write)
+    }
+
+    /// The published record of `sha` in `app`, if any.
+    pub async fn published(&self, app: &str, sha: &str) -> Result<Option<MediaRecord>> {
+        self.record(&Keys::new(app, sha)).await
+    }
+
+    /// The notifications in the outbox: (key, body).
+    pub async fn outbox(&self) -> io::Result<Vec<(String, Bytes)>> {
+        let mut notes = Vec::new();
+        for entry in self.backend.list(OUTBOX).await? {
+            if let Some(body) = self.backend.read(&entry.key).await? {
+                notes.push((entry.key, body));
+            }
+        }
+        Ok(notes)
+    }
+
+    /// Removes a notification from the outbox (delivered, or void).
+    pub async fn remove_note(&self, key: &str) -> io::Result<()> {
+        self.backend.delete(key).await
     }
 
     /// The stored parts that fit the plan, one per offset (the latest
