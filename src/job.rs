@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use crate::cache::{is_stale_refusal, Entry};
 use crate::engine::Outcome;
 use crate::error::{Stage, UploadError};
-use crate::hash::{PartMd5s, Sha1};
+use crate::hash::{FileHasher, PartMd5s};
 use crate::options::Options;
 use crate::progress::{Meter, Progress, ProgressStage};
 use crate::protocol::to_hex;
@@ -35,8 +35,10 @@ pub enum Effect {
     CacheStore(Entry),
     /// Forget the file's entry: [`Job::on_cache`] once it is gone.
     CacheForget,
-    /// Read the whole file front to back, feeding [`Job::on_bytes`], then
-    /// [`Job::on_hashed`].
+    /// Hash the whole file, front to back: read it and feed
+    /// [`Job::on_bytes`], then [`Job::on_hashed`]; or have it hashed
+    /// elsewhere (the reading Worker, with [`Job::part_size`]) and feed
+    /// [`Job::on_hash_progress`], then [`Job::on_digests`].
     Hash,
     /// Ask `getSignature` for a signature: [`Job::on_signature`].
     Sign,
@@ -70,8 +72,11 @@ enum Phase {
     /// the hashes to send once the effects queued are done.
     Waiting(Option<(String, PartMd5s)>),
     Hashing {
-        sha1: Sha1,
-        part_md5s: Option<PartMd5s>,
+        hasher: FileHasher,
+        /// Bytes fed to `hasher`: a pass begun again from the first byte
+        /// (the reading Worker failed) reports progress only past what
+        /// was reported.
+        fed: u64,
         meter: Meter,
     },
     Sending {
@@ -242,35 +247,74 @@ impl Job {
         }
     }
 
-    /// The next bytes of the file, in order ([`Effect::Hash`]).
+    /// The part size of the parts' MD5s to compute with the SHA-1
+    /// ([`Effect::Hash`]): `None` for `hashFile`.
+    pub fn part_size(&self) -> Option<u64> {
+        self.options.as_ref().map(|options| options.part_size)
+    }
+
+    /// The next bytes of the file, in order from the first ([`Effect::Hash`]).
     pub fn on_bytes(&mut self, bytes: &[u8], now: f64) {
-        let Phase::Hashing {
-            sha1,
-            part_md5s,
-            meter,
-        } = &mut self.phase
-        else {
+        let Phase::Hashing { hasher, fed, .. } = &mut self.phase else {
             return;
         };
-        sha1.update(bytes);
-        if let Some(part_md5s) = part_md5s {
-            part_md5s.update(bytes);
+        hasher.update(bytes);
+        *fed += bytes.len() as u64;
+        let fed = *fed;
+        self.on_hash_progress(fed, now);
+    }
+
+    /// The first `hashed` bytes of the file are hashed (where the file is
+    /// hashed elsewhere: [`Effect::Hash`]).
+    pub fn on_hash_progress(&mut self, hashed: u64, now: f64) {
+        let Phase::Hashing { meter, .. } = &mut self.phase else {
+            return;
+        };
+        if hashed > meter.loaded() {
+            let advance = meter.advance(hashed - meter.loaded(), now);
+            self.progress.push_back(advance);
         }
-        self.progress
-            .push_back(meter.advance(bytes.len() as u64, now));
     }
 
     /// The whole file was read (`date_now`: the wall clock, for the cache
     /// entry's age).
     pub fn on_hashed(&mut self, date_now: f64) {
-        let Phase::Hashing {
-            sha1, part_md5s, ..
-        } = std::mem::replace(&mut self.phase, Phase::Waiting(None))
+        let Phase::Hashing { hasher, .. } =
+            std::mem::replace(&mut self.phase, Phase::Waiting(None))
         else {
             return;
         };
+        let (sha1, part_md5s) = hasher.finish();
+        self.hashed(&sha1, part_md5s, date_now);
+    }
+
+    /// The digests of the whole file, hashed elsewhere: its SHA-1 (20
+    /// bytes), then its parts' MD5s (16 bytes each) at [`Job::part_size`]
+    /// for an upload. Digests of the wrong length fail the call (the file's
+    /// hashes are unknown then).
+    pub fn on_digests(&mut self, digests: &[u8], date_now: f64) {
+        let Phase::Hashing { .. } = self.phase else {
+            return;
+        };
+        self.phase = Phase::Waiting(None);
+        let (sha1, md5s) = digests.split_at(digests.len().min(20));
+        let part_md5s = match self.part_size() {
+            Some(part_size) => PartMd5s::from_bytes(self.file_size, part_size, md5s).map(Some),
+            None => md5s.is_empty().then_some(None),
+        };
+        match part_md5s {
+            Some(part_md5s) if sha1.len() == 20 => self.hashed(sha1, part_md5s, date_now),
+            _ => self.end(Ended::Failed(unreadable(
+                Stage::Hash,
+                "the reading Worker's digests were malformed",
+            ))),
+        }
+    }
+
+    /// The file's hashes are known (`sha1`: 20 bytes).
+    fn hashed(&mut self, sha1: &[u8], part_md5s: Option<PartMd5s>, date_now: f64) {
         self.blocked = false;
-        let file_sha = to_hex(&sha1.finalize());
+        let file_sha = to_hex(sha1);
         let Some(part_md5s) = part_md5s else {
             return self.end(Ended::Hashed(file_sha));
         };
@@ -322,15 +366,11 @@ impl Job {
     }
 
     fn start_hash(&mut self, now: f64) {
-        let part_md5s = self
-            .options
-            .as_ref()
-            .map(|options| PartMd5s::new(self.file_size, options.part_size));
         let meter = Meter::new(ProgressStage::Hash, self.file_size, now);
         self.progress.push_back(meter.report());
         self.phase = Phase::Hashing {
-            sha1: Sha1::new(),
-            part_md5s,
+            hasher: FileHasher::new(self.file_size, self.part_size()),
+            fed: 0,
             meter,
         };
         self.queue.push_back(Effect::Hash);

@@ -1,5 +1,6 @@
 use super::*;
 use crate::engine::Outcome;
+use crate::hash::Sha1;
 use crate::protocol::Answer;
 use crate::reply::Reply;
 use crate::transfer::Target;
@@ -386,4 +387,110 @@ fn a_signature_that_fails_online_or_returns_no_string_fails_the_upload() {
             "online {online}, can_retry {can_retry}"
         );
     }
+}
+
+/// The digests the reading Worker sends back: SHA-1, then the parts' MD5s.
+fn digests(file: &[u8], part_md5s: bool) -> Vec<u8> {
+    let mut digests = Sha1::digest(file).to_vec();
+    if part_md5s {
+        digests.extend(md5s(file).to_bytes().expect("complete"));
+    }
+    digests
+}
+
+fn hash_reports(job: &mut Job) -> Vec<u64> {
+    std::iter::from_fn(|| job.poll_progress())
+        .map(|p| p.loaded)
+        .collect()
+}
+
+#[test]
+fn hash_file_hashed_elsewhere_takes_its_progress_and_digests() {
+    let file = file();
+    let mut job = Job::hash_file(file.len() as u64, 0.0);
+    assert_eq!(job.poll(0.0), Effect::Hash);
+    assert_eq!(job.part_size(), None, "hashFile needs no part MD5s");
+    job.on_hash_progress(MIB, 1.0);
+    job.on_hash_progress(MIB, 1.5);
+    job.on_hash_progress(3 * MIB, 2.0);
+    job.on_digests(&digests(&file, false), 1e12);
+    assert_eq!(job.poll(3.0), Effect::End(Ended::Hashed(sha1_hex(&file))));
+    assert_eq!(
+        hash_reports(&mut job),
+        vec![0, MIB, 3 * MIB],
+        "one report per advance"
+    );
+}
+
+#[test]
+fn an_upload_hashed_elsewhere_sends_with_its_part_md5s() {
+    let file = file();
+    let mut job = Job::upload(file.len() as u64, options(), false, 1, 0.0);
+    assert_eq!(job.poll(0.0), Effect::Hash);
+    assert_eq!(job.part_size(), Some(MIB));
+    job.on_hash_progress(3 * MIB, 1.0);
+    job.on_digests(&digests(&file, true), 1e12);
+    assert_eq!(job.poll(2.0), Effect::Sign);
+    job.on_signature("sig".into(), 2.0);
+    // `serve` fails on any read: every part's MD5 came with the digests.
+    let (file_sha, outcome, _) = uploaded(serve(&mut job, r#"{"code":0}"#));
+    assert_eq!((file_sha, outcome.parts_uploaded), (sha1_hex(&file), 3));
+}
+
+#[test]
+fn hashes_from_elsewhere_are_remembered_like_the_pages() {
+    let file = file();
+    let mut job = Job::upload(file.len() as u64, options(), true, 1, 0.0);
+    assert_eq!(job.poll(0.0), Effect::CacheLoad);
+    job.on_cache(None, 0.0);
+    assert_eq!(job.poll(0.0), Effect::Hash);
+    job.on_digests(&digests(&file, true), 1e12);
+    let Effect::CacheStore(entry) = job.poll(2.0) else {
+        panic!("the hashes are remembered")
+    };
+    assert_eq!(entry.file_sha, sha1_hex(&file));
+    assert_eq!(entry.saved_at, 1e12);
+}
+
+#[test]
+fn malformed_digests_fail_the_call() {
+    let file = file();
+    for (part_md5s, cut) in [(false, 1), (true, 1), (true, 17)] {
+        let mut job = if part_md5s {
+            Job::upload(file.len() as u64, options(), false, 1, 0.0)
+        } else {
+            Job::hash_file(file.len() as u64, 0.0)
+        };
+        assert_eq!(job.poll(0.0), Effect::Hash);
+        let digests = digests(&file, part_md5s);
+        job.on_digests(&digests[..digests.len() - cut], 1e12);
+        let Effect::End(Ended::Failed(error)) = job.poll(1.0) else {
+            panic!("fails")
+        };
+        assert_eq!(error.code, crate::error::client_code::FILE_UNREADABLE);
+    }
+    let mut job = Job::hash_file(file.len() as u64, 0.0);
+    job.poll(0.0);
+    job.on_digests(&digests(&file, true), 1e12);
+    assert!(
+        matches!(job.poll(1.0), Effect::End(Ended::Failed(_))),
+        "MD5s where none were asked for"
+    );
+}
+
+#[test]
+fn a_pass_begun_again_on_the_page_reports_only_past_what_was_reported() {
+    // The Worker hashed 2 MiB, then failed: the page hashes from the first
+    // byte; progress never goes back nor repeats.
+    let file = file();
+    let mut job = Job::upload(file.len() as u64, options(), false, 1, 0.0);
+    assert_eq!(job.poll(0.0), Effect::Hash);
+    job.on_hash_progress(2 * MIB, 1.0);
+    for (i, chunk) in file.chunks(MIB as usize).enumerate() {
+        job.on_bytes(chunk, 2.0 + i as f64);
+    }
+    job.on_hashed(1e12);
+    assert_eq!(job.poll(5.0), Effect::Sign);
+    assert_eq!(job.signing(), (3 * MIB, sha1_hex(&file).as_str()));
+    assert_eq!(hash_reports(&mut job), vec![0, 2 * MIB, 3 * MIB]);
 }

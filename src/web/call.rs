@@ -26,9 +26,9 @@ extern "C" {
     fn drive(call: Call, blob: &Blob, stall_ms: f64, signal: Option<AbortSignal>) -> Promise;
 }
 
-/// The reading Worker's script (`read-worker.js`, how it reads and the
-/// messages it takes and sends), as `build.rs` embeds it: without its
-/// comments. The driver starts it (one per page) for files over 4 MiB.
+/// The reading Worker's script (`read-worker.js`, how it reads and hashes,
+/// and the messages it takes and sends), as `build.rs` embeds it: without
+/// its comments. The driver starts it (one per page) for files over 4 MiB.
 const WORKER_SCRIPT: &str = include_str!(concat!(env!("OUT_DIR"), "/read-worker.js"));
 
 /// Why a call stopped without a result.
@@ -144,11 +144,13 @@ impl Call {
 
 #[wasm_bindgen]
 impl Call {
-    /// The next effect, as `{k, t, u, a, b, p, v, w}`: its kind, target,
+    /// The next effect, as `{k, t, u, a, b, p, v, w, m}`: its kind, target,
     /// URL, bytes `a..b` of the file (a request's body, a read), a promise
-    /// to wait for, the call's result `v` (a rejection unless `u`), the
-    /// reading Worker's script `w`; for a wait, the time `u` to poll again
-    /// at (none: when something ends).
+    /// to wait for, the call's result `v` (a rejection unless `u`); for a
+    /// wait, the time `u` to poll again at (none: when something ends); for
+    /// the pass over the file, the reading Worker's script `w`, this
+    /// module `m` (the Worker hashes with it) and the part size `p` of the
+    /// parts' MD5s (0: none).
     pub fn poll(&mut self) -> JsValue {
         let effect = loop {
             let now = js::now();
@@ -168,6 +170,8 @@ impl Call {
                     break ObjectBuilder::new()
                         .set("k", READ_ALL)
                         .set("w", WORKER_SCRIPT)
+                        .set("m", wasm_bindgen::module())
+                        .set("p", self.job.part_size().unwrap_or(0) as f64)
                 }
                 Effect::Transfer(transfer::Effect::Send { target, url, body }) => {
                     let built = ObjectBuilder::new()
@@ -232,10 +236,13 @@ impl Call {
         self.feed(target, reply);
     }
 
-    /// Body bytes of part `index` sent so far.
-    pub fn sent(&mut self, index: f64, sent: f64) {
-        if let Some(transfer) = self.job.transfer() {
-            transfer.on_sent(index as u64, sent as u64, js::now());
+    /// Bytes of `target` done so far: of a part's body, sent; for
+    /// [`HASH`], of the file, hashed by the reading Worker.
+    pub fn sent(&mut self, target: f64, sent: f64) {
+        if target == HASH {
+            self.job.on_hash_progress(sent as u64, js::now());
+        } else if let Some(transfer) = self.job.transfer() {
+            transfer.on_sent(target as u64, sent as u64, js::now());
         }
     }
 
@@ -248,9 +255,13 @@ impl Call {
         }
     }
 
-    /// The whole file was read ([`HASH`]).
-    pub fn hashed(&mut self) {
-        self.job.on_hashed(js_sys::Date::now());
+    /// The whole file was read ([`HASH`]); hashed by the reading Worker,
+    /// with these `digests` (the SHA-1, then the parts' MD5s).
+    pub fn hashed(&mut self, digests: Option<Vec<u8>>) {
+        match digests {
+            Some(digests) => self.job.on_digests(&digests, js_sys::Date::now()),
+            None => self.job.on_hashed(js_sys::Date::now()),
+        }
     }
 
     /// A read failed with `error`.

@@ -4,14 +4,14 @@
 // Effects {k, t, u, a, b, p, v, w}: k 0 send (a GET to u, or a POST of bytes
 // a..b of the file), 1 read bytes a..b, 2 wait for promise p, 3 wait (until
 // time u, or until something ends), 4 the end (resolve with v if u, else
-// reject), 5 read the whole file, in order (the reading Worker's script w).
-// t names the request or read in what is fed back.
+// reject), 5 hash the whole file (the reading Worker's script w, the module
+// m it hashes with, the part size p of the parts' MD5s). t names the request
+// or read in what is fed back.
 
 const now = () => performance.now();
-/** Bytes per buffer the reading Worker fills: what is hashed in one task. */
+/** Bytes hashed on the page in one step; files up to this size are hashed
+ * on the page (quicker than a trip to the Worker). */
 const BUFFER = 4 << 20;
-/** Buffers per reading: its memory, and how far reading runs ahead. */
-const BUFFERS = 4;
 /** Without the Worker: bytes per read on the page, and reads in flight. */
 const SLICE = 8 << 20;
 const AHEAD = 2;
@@ -79,7 +79,7 @@ export function drive(s, blob, stallMs, signal) {
           if (e.u !== undefined) timer = setTimeout(wake, e.u - now());
           return;
         case 5:
-          hash(e.w);
+          hash(e);
           break;
         default:
           ended = true;
@@ -173,30 +173,72 @@ export function drive(s, blob, stallMs, signal) {
     }
   }
 
-  // The pass over the whole file: fed in steps of at most BUFFER bytes, in
-  // tasks of at most BUDGET ms (a long task makes the page feel stuck).
-  async function hash(script) {
-    const reader = read(blob, script);
-    live.set(HASH, reader.close);
+  // The pass over the whole file: hashed by the reading Worker, which
+  // sends progress and the digests; else (no Worker, a small file, or the
+  // Worker failed: then from the first byte again) read here and fed to
+  // the module. `globalThis.__vodUgcUploadRead` goes to the Worker: how it
+  // reads, for tests and the benchmark; it is told who hashed (`hashedBy`).
+  async function hash(e) {
+    const hooks = g.__vodUgcUploadRead;
     try {
-      for (let chunk; (chunk = await reader.next()); reader.giveBack(chunk.buffer)) {
-        let resumed = now();
-        for (let at = 0; at < chunk.len && !ended; at += BUFFER) {
-          if (now() - resumed > BUDGET) {
-            await new Promise((r) => setTimeout(r, 0));
-            resumed = now();
-          }
-          const bytes = new Uint8Array(chunk.buffer, at, Math.min(BUFFER, chunk.len - at));
-          feed(() => s.read(HASH, bytes));
-        }
-        if (ended) return;
-      }
-      live.delete(HASH);
-      feed(() => s.hashed());
+      const rw = blob.size > BUFFER && !g.__vodUgcUploadNoWorker && readWorker(e.w);
+      const digests = rw && (await inWorker(rw, e, hooks));
+      if (ended) return;
+      if (digests) return feed(() => s.hashed(new Uint8Array(digests)));
+      if (hooks) hooks.hashedBy = "page";
+      await onPage();
+      if (!ended) feed(() => s.hashed());
     } catch (error) {
       feed(() => s.unreadable(error));
-    } finally {
-      reader.close();
+    }
+  }
+
+  // The digests from the reading Worker (read-worker.js says its
+  // messages), or null when it failed; rejects when the file is unreadable.
+  function inWorker(rw, e, hooks) {
+    return new Promise((resolve, reject) => {
+      const id = rw.id++;
+      const close = (data) => {
+        if (live.get(HASH) === close) live.delete(HASH);
+        rw.inboxes.delete(id);
+        if (!data) rw.w.postMessage({ id, stop: 1 });
+        if (data?.error) reject(data.error);
+        else resolve(data?.digests);
+      };
+      live.set(HASH, close);
+      rw.inboxes.set(id, (data) => (data?.hashed ? feed(() => s.sent(HASH, data.hashed)) : close(data || {})));
+      if (hooks) hooks.hashedBy = "worker";
+      rw.w.postMessage({ id, blob, module: e.m, part: e.p, mode: hooks?.mode, size: hooks?.size, ahead: hooks?.ahead, hooks });
+    });
+  }
+
+  // Reads the file here, SLICE bytes at a time with AHEAD reads in flight,
+  // and feeds it in steps of at most BUFFER bytes, in tasks of at most
+  // BUDGET ms (a long task makes the page feel stuck).
+  async function onPage() {
+    const size = blob.size;
+    const reads = [];
+    for (let requested = 0, delivered = 0; delivered < size && !ended; ) {
+      while (requested < size && reads.length < AHEAD) {
+        const end = Math.min(requested + SLICE, size);
+        const read = blob.slice(requested, end).arrayBuffer();
+        read.catch(() => {}); // failing after the pass ended: unheard
+        reads.push({ read, want: end - requested });
+        requested = end;
+      }
+      const { read, want } = reads.shift();
+      const buffer = await read;
+      if (buffer.byteLength !== want) throw "the file changed while it was read";
+      let resumed = now();
+      for (let at = 0; at < want && !ended; at += BUFFER) {
+        if (now() - resumed > BUDGET) {
+          await new Promise((r) => setTimeout(r, 0));
+          resumed = now();
+        }
+        const bytes = new Uint8Array(buffer, at, Math.min(BUFFER, want - at));
+        feed(() => s.read(HASH, bytes));
+      }
+      delivered += want;
     }
   }
 
@@ -206,9 +248,9 @@ export function drive(s, blob, stallMs, signal) {
   return result;
 }
 
-// The page's reading Worker (read-worker.js says how it reads, and its
-// messages), made on first use: undefined before, null where none can be
-// made or once it failed (then the page reads for itself).
+// The page's reading Worker (read-worker.js says how it reads and hashes,
+// and its messages), made on first use: undefined before, null where none
+// can be made or once it failed (then the page hashes for itself).
 let worker;
 
 function readWorker(script) {
@@ -228,83 +270,4 @@ function readWorker(script) {
     }
   }
   return worker;
-}
-
-// Reads `blob` front to back: next() gives {buffer, len} (the next `len`
-// bytes are the first of `buffer`; give it back once done with it), or
-// null at the end; it throws when the file cannot be read. A file of at
-// most one buffer is read on the page (quicker than a trip to the Worker),
-// as is every file with `globalThis.__vodUgcUploadNoWorker`, and the rest
-// of one whose Worker failed. `globalThis.__vodUgcUploadRead` goes to the
-// Worker: how it reads, for tests and the benchmark.
-function read(blob, script) {
-  const g = globalThis;
-  const size = blob.size;
-  let delivered = 0;
-  let requested = 0;
-  const reads = [];
-  let rw = size > BUFFER && !g.__vodUgcUploadNoWorker ? readWorker(script) : null;
-  let id;
-  const arrived = [];
-  let broken, wake;
-  if (rw) {
-    id = rw.id++;
-    rw.inboxes.set(id, (data) => {
-      if (data) arrived.push(data);
-      else broken = true;
-      wake?.();
-    });
-    const hooks = g.__vodUgcUploadRead;
-    rw.w.postMessage({ id, blob, n: BUFFERS, size: BUFFER, mode: hooks?.mode, hooks });
-  }
-  const close = () => {
-    if (!rw) return;
-    rw.inboxes.delete(id);
-    rw.w.postMessage({ id, stop: true });
-    rw = null;
-  };
-  // The next bytes from the Worker or the page: {buffer, len, done}, or
-  // null when the page has read everything or the Worker failed.
-  async function pull() {
-    if (rw) {
-      while (!arrived.length && !broken) await new Promise((r) => (wake = r));
-      const data = arrived.shift();
-      if (!data) return null;
-      if (!data.buf) throw data.error ?? "the read failed";
-      return { buffer: data.buf, len: data.len, done: data.done === 1 };
-    }
-    while (requested < size && reads.length < AHEAD) {
-      const end = Math.min(requested + SLICE, size);
-      reads.push(blob.slice(requested, end).arrayBuffer());
-      requested = end;
-    }
-    if (!reads.length) return null;
-    const buffer = await reads.shift();
-    return { buffer, len: buffer.byteLength };
-  }
-  const giveBack = (buffer) => rw?.w.postMessage({ id, buf: buffer }, [buffer]);
-  return {
-    async next() {
-      while (delivered < size) {
-        const chunk = await pull();
-        if (chunk) {
-          const total = delivered + chunk.len;
-          if (total > size || (chunk.done && total < size)) throw "the file changed while it was read";
-          if (!chunk.len) {
-            giveBack(chunk.buffer);
-            continue;
-          }
-          delivered = total;
-          return chunk;
-        }
-        if (!rw) throw `the file ended after ${delivered} of ${size} bytes`;
-        // The Worker failed: read the rest on the page.
-        close();
-        requested = delivered;
-      }
-      return null;
-    },
-    giveBack,
-    close,
-  };
 }

@@ -10,6 +10,7 @@ mod call;
 mod input;
 mod js;
 mod progress;
+mod worker;
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;

@@ -1,84 +1,247 @@
 // The reading Worker of vod-ugc-upload (src/web/call.rs embeds this file
 // at build time, src/web/driver.js starts it from a blob: URL; one per page).
 //
-// It reads a Blob front to back into a few buffers of a fixed size that
-// travel between the page and this Worker without copies: it fills a
-// buffer and transfers it to the page, the page hashes it and transfers it
-// back. The memory a reading holds is those buffers, whatever the file's
-// size, in every engine.
+// It reads a Blob front to back and hashes it here, with the page's own
+// wasm module (the compiled WebAssembly.Module, posted by the page, is
+// instantiated once per Worker without wasm-bindgen's glue: its raw
+// exports vh_* are in src/web/worker.rs, over the same hashing code the
+// page uses). The next reads are asked for before a buffer is hashed, so
+// reading overlaps hashing, and no buffer crosses threads: the page gets
+// only progress and, at the end, the digests.
+//
+// The memory a reading holds is bounded whatever the file's size: `ahead`
+// reads in flight and the buffer being hashed, of `size` bytes each, plus
+// one such buffer in wasm memory.
 //
 // Two ways of reading, chosen per reading:
 // - "stream": `blob.stream()` read with a BYOB reader straight into our
-//   buffers (no allocation per read). Where the engine has no BYOB reader
-//   for Blob streams (WebKit), the default reader is not used: WebKit hands
-//   the whole Blob to it as one chunk (a 256 MiB Blob, a 256 MiB chunk), so
-//   memory would grow with the file.
+//   buffers (reused: no allocation per read). Where the engine has no BYOB
+//   reader for Blob streams (WebKit), the default reader is not used:
+//   WebKit hands the whole Blob to it as one chunk (a 256 MiB Blob, a
+//   256 MiB chunk), so memory would grow with the file.
 // - "slices": `blob.slice(start, end).arrayBuffer()`, one buffer-sized
-//   slice at a time: each read makes a new ArrayBuffer, which is
-//   transferred to the page; the one given back is dropped (at most `n`
-//   are alive at once, and dead ones are collected).
+//   slice at a time: each read makes a new ArrayBuffer, dropped once hashed.
 // A stream read that fails (WebKit fails them for files of 4 GiB and more
 // with NotReadableError, WebKit bug 272600; other engines when the file
 // changed or vanished) goes on with slices from the failing buffer's first
 // byte. A slice that fails too ends the reading with an error.
 //
 // Messages in:
-//   {id, blob, n, size, mode, hooks}  start reading `blob` into `n`
-//        buffers of `size` bytes; `mode` "stream", "slices" or undefined
-//        (the default: "stream" where the engine has a BYOB reader, else
-//        "slices"); `hooks` for tests and diagnosis only: the page's
+//   {id, blob, module, part, mode, size, ahead, hooks}  hash `blob` with
+//        `module`, with its parts' MD5s at `part` bytes (0: none); `mode`
+//        "stream", "slices" or undefined (the default: "stream" where the
+//        engine has a BYOB reader, else "slices"); `size` bytes per read and
+//        `ahead` reads in flight (undefined: the defaults below); `hooks`
+//        for tests and diagnosis only: the page's
 //        `globalThis.__vodUgcUploadRead`, `{streamFailsAt, slicesFailAt,
-//        poison}` (see `faulty` below; `poison` fills each buffer given back
-//        with 0xA5 before it is filled again, so that bytes left over from
-//        an earlier fill could never pass for the file's)
-//   {id, buf}   gives a buffer back
+//        hashFailsAt, poison}` (see `faulty` below; `hashFailsAt` makes the
+//        hashing fail as a wasm trap would, once it would pass that offset;
+//        `poison` fills each buffer once hashed with 0xA5 before it is
+//        filled again, so that bytes left over from an earlier fill could
+//        never pass for the file's)
 //   {id, stop}  ends the reading
 // Messages out:
-//   {id, buf, len, done}  the first `len` bytes of `buf` are the next bytes
-//        of the file; `done` (1 or 0): the file ends there
-//   {id, error}           the file could not be read: "Name: message"
+//   {id, hashed}   the first `hashed` bytes of the file are hashed
+//   {id, digests}  the end: an ArrayBuffer, the SHA-1 (20 bytes), then each
+//        part's MD5 (16 bytes each)
+//   {id, error}    the file could not be read: "Name: message"
+//   {id, broken}   the hashing failed here (the module could not be
+//        instantiated, or trapped): the page hashes the file itself
 "use strict";
+
+/** Bytes per read, reading a stream or slices; reads in flight. */
+const SIZE = { stream: 4 << 20, slices: 4 << 20 };
+const AHEAD = 2;
+/** Bytes hashed between two progress messages, at most. */
+const STEP = 4 << 20;
 
 /** The readings in progress, by id. */
 const readings = new Map();
+/** The module's instance here: {module, x: its exports}. */
+let wasm;
 
-onmessage = (event) => {
-  const message = event.data;
-  const reading = readings.get(message.id);
-  if (message.buf) {
-    if (reading) {
-      if (reading.hooks.poison) new Uint8Array(message.buf).fill(0xa5);
-      reading.free.push(message.buf);
-      pump(reading);
-    }
-  } else if (message.stop) {
-    if (reading) end(reading);
-  } else {
-    start(message);
-  }
+onmessage = ({ data }) => {
+  const reading = readings.get(data.id);
+  if (!data.stop) start(data);
+  else if (reading) end(reading);
 };
 
-function start({ id, blob, n, size, mode, hooks }) {
+function start({ id, blob, module, part, mode, size, ahead, hooks }) {
   const stream = mode === "slices" ? null : byobReader(blob);
   const reading = {
     id,
     blob,
-    size,
-    /**
-     * What may be filled next: our buffers in "stream" mode; in "slices"
-     * mode only their number counts (each slice read makes its own buffer,
-     * and a buffer given back is dropped here).
-     */
-    free: Array.from({ length: n }, () => (stream ? new ArrayBuffer(size) : null)),
-    /** Where the next buffer starts in the file. */
-    offset: 0,
-    /** The BYOB reader, in "stream" mode. */
+    size: size || SIZE[stream ? "stream" : "slices"],
+    ahead: ahead || AHEAD,
+    /** The BYOB reader, in "stream" mode (null once it failed). */
     stream,
-    busy: false,
+    /** Stream reads, one after the other. */
+    chain: Promise.resolve(),
+    /** Buffers hashed, to be filled again (stream reads). */
+    free: [],
+    /** Where the next read starts in the file. */
+    requested: 0,
     hooks: hooks || {},
   };
   readings.set(id, reading);
-  pump(reading);
+  run(reading, module, part);
+}
+
+const live = (reading) => readings.get(reading.id) === reading;
+
+function end(reading) {
+  readings.delete(reading.id);
+  reading.stream?.cancel().catch(() => {});
+}
+
+/** Sends the last message of a reading that is still live. */
+function last(reading, message, transfer) {
+  if (!live(reading)) return;
+  end(reading);
+  postMessage({ id: reading.id, ...message }, transfer || []);
+}
+
+const describe = (error) => `${error && error.name}: ${error && error.message}`;
+
+/** The exports of `module`'s instance here, made on first use. */
+function exportsOf(module) {
+  if (wasm?.module !== module) {
+    // The glue's imports are never called by the vh_* exports: each stub
+    // throws, should one ever be.
+    const imports = {};
+    for (const { module: from, name, kind } of WebAssembly.Module.imports(module)) {
+      if (kind === "function") {
+        (imports[from] ??= {})[name] = () => {
+          throw new Error(`${from}.${name} is not available in the reading Worker`);
+        };
+      }
+    }
+    wasm = { module, x: new WebAssembly.Instance(module, imports).exports };
+  }
+  return wasm.x;
+}
+
+/** Reads and hashes the whole file, `ahead` reads ahead of the hashing. */
+async function run(reading, module, part) {
+  const size = reading.blob.size;
+  let x, h;
+  try {
+    x = exportsOf(module);
+    h = x.vh_new(size, part || 0);
+  } catch (error) {
+    return last(reading, { broken: describe(error) });
+  }
+  const reads = [];
+  let hashed = 0;
+  try {
+    for (;;) {
+      while (reads.length < reading.ahead && reading.requested < size) reads.push(read(reading));
+      if (!reads.length) break;
+      let chunk;
+      try {
+        chunk = await reads.shift();
+      } catch (error) {
+        return last(reading, { error: describe(error) });
+      }
+      if (!live(reading)) return;
+      // The next read starts before this buffer is hashed.
+      while (reads.length < reading.ahead && reading.requested < size) reads.push(read(reading));
+      if (chunk.len !== chunk.want) return last(reading, { error: "NotReadableError: the file changed while it was read" });
+      try {
+        hashed = hash(reading, x, h, chunk, hashed);
+      } catch (error) {
+        // The instance may be left in any state: the next reading makes
+        // a new one, and this handle is not freed.
+        wasm = h = undefined;
+        return last(reading, { broken: describe(error) });
+      }
+      if (reading.stream) {
+        if (reading.hooks.poison) new Uint8Array(chunk.buffer).fill(0xa5);
+        reading.free.push(chunk.buffer);
+      }
+    }
+    const n = x.vh_finish(h);
+    const at = x.vh_buf(h, n);
+    const digests = x.memory.buffer.slice(at, at + n);
+    last(reading, { digests }, [digests]);
+  } finally {
+    if (h !== undefined) x.vh_free(h);
+  }
+}
+
+/** Hashes a chunk in steps of at most STEP bytes: the bytes hashed then. */
+function hash(reading, x, h, chunk, hashed) {
+  const bytes = new Uint8Array(chunk.buffer, 0, chunk.len);
+  for (let at = 0; at < chunk.len; at += STEP) {
+    const n = Math.min(STEP, chunk.len - at);
+    if (faulty(reading.hooks.hashFailsAt, hashed + n)) {
+      throw new WebAssembly.RuntimeError("unreachable (a fault injected by a test)");
+    }
+    // vh_buf may grow the instance's memory (a new ArrayBuffer): the view
+    // is made after it.
+    const to = x.vh_buf(h, n);
+    new Uint8Array(x.memory.buffer, to, n).set(bytes.subarray(at, at + n));
+    x.vh_update(h, n);
+    hashed += n;
+    postMessage({ id: reading.id, hashed });
+  }
+  return hashed;
+}
+
+/**
+ * The promise of the next `reading.size` bytes of the file (fewer at its
+ * end): {buffer, len, want}; `len` is what was read, `want` what should
+ * have been. Advances `reading.requested`.
+ */
+function read(reading) {
+  const start = reading.requested;
+  const end = Math.min(start + reading.size, reading.blob.size);
+  reading.requested = end;
+  const filled = reading.stream ? reading.chain.then(() => fill(reading, start, end)) : slice(reading, start, end);
+  // The next stream read waits for this one; and a read still in flight
+  // when the reading ends may fail unheard.
+  reading.chain = filled.catch(() => {});
+  return filled;
+}
+
+/** Bytes start..end from the stream, or from a slice once it failed. */
+async function fill(reading, start, end) {
+  if (!live(reading)) throw readError();
+  if (reading.stream) {
+    try {
+      return await fromStream(reading, start, end);
+    } catch (error) {
+      if (!live(reading)) throw error;
+      // The stream failed, and its reader took the buffer with it (a BYOB
+      // read transfers it): read the same bytes again, from a slice.
+      reading.stream = null;
+    }
+  }
+  return slice(reading, start, end);
+}
+
+async function fromStream(reading, start, end) {
+  let buffer = reading.free.pop() || new ArrayBuffer(reading.size);
+  const want = end - start;
+  let len = 0;
+  while (len < want) {
+    if (faulty(reading.hooks.streamFailsAt, end)) {
+      // As the engine would: the reader errors, the buffer is gone.
+      await reading.stream.cancel();
+      throw readError();
+    }
+    const { value, done } = await reading.stream.read(new Uint8Array(buffer, len, want - len));
+    if (value) buffer = value.buffer;
+    if (done) break;
+    len += value.byteLength;
+  }
+  return { buffer, len, want };
+}
+
+async function slice(reading, start, end) {
+  if (faulty(reading.hooks.slicesFailAt, end)) throw readError();
+  const buffer = await reading.blob.slice(start, end).arrayBuffer();
+  return { buffer, len: buffer.byteLength, want: end - start };
 }
 
 /**
@@ -107,86 +270,12 @@ function byobReader(blob) {
   }
 }
 
-function end(reading) {
-  readings.delete(reading.id);
-  if (reading.stream) reading.stream.cancel().catch(() => {});
-}
-
-/** Fills free buffers and sends them, one at a time, until none is free. */
-async function pump(reading) {
-  if (reading.busy) return;
-  reading.busy = true;
-  try {
-    while (readings.get(reading.id) === reading && reading.free.length) {
-      const buffer = reading.free.pop();
-      const filled = await fill(reading, buffer);
-      if (readings.get(reading.id) !== reading) return;
-      const done = reading.offset >= reading.blob.size || filled.done;
-      postMessage({ id: reading.id, buf: filled.buffer, len: filled.len, done: done ? 1 : 0 }, [filled.buffer]);
-      if (done) {
-        end(reading);
-        return;
-      }
-    }
-  } catch (error) {
-    if (readings.get(reading.id) === reading) {
-      end(reading);
-      postMessage({ id: reading.id, error: `${error && error.name}: ${error && error.message}` });
-    }
-  } finally {
-    reading.busy = false;
-  }
-}
-
 /**
- * The next bytes of the file into `buffer` (or, reading slices, a new
- * buffer): {buffer, len, done}. Advances `reading.offset`.
- */
-async function fill(reading, buffer) {
-  if (reading.stream) {
-    try {
-      return await fillFromStream(reading, buffer);
-    } catch {
-      // The stream failed, and its reader took `buffer` with it (a BYOB
-      // read transfers it): read the same bytes again, from slices.
-      reading.stream = null;
-    }
-  }
-  const start = reading.offset;
-  const end = Math.min(start + reading.size, reading.blob.size);
-  if (faulty(reading.hooks.slicesFailAt, end)) throw readError();
-  const bytes = await reading.blob.slice(start, end).arrayBuffer();
-  reading.offset = start + bytes.byteLength;
-  return { buffer: bytes, len: bytes.byteLength, done: bytes.byteLength < end - start };
-}
-
-/** Fills `buffer` from the BYOB reader; on failure, `reading.offset` is unchanged. */
-async function fillFromStream(reading, buffer) {
-  const start = reading.offset;
-  let len = 0;
-  while (len < buffer.byteLength) {
-    if (faulty(reading.hooks.streamFailsAt, start + buffer.byteLength)) {
-      // As the engine would: the reader errors, the buffer is gone.
-      await reading.stream.cancel();
-      throw readError();
-    }
-    const { value, done } = await reading.stream.read(new Uint8Array(buffer, len));
-    if (value) buffer = value.buffer;
-    if (done) {
-      reading.offset = start + len;
-      return { buffer, len, done: true };
-    }
-    len += value.byteLength;
-  }
-  reading.offset = start + len;
-  return { buffer, len, done: false };
-}
-
-/**
- * For tests: whether a read that ends at `end` must fail, given the offset
- * from which the page asked reads to fail (`globalThis.__vodUgcUploadRead`
- * on the page: `{streamFailsAt, slicesFailAt}`), as reads fail in the
- * engines when a file is too large for the stream or changed on disk.
+ * For tests: whether a step that ends at `end` must fail, given the offset
+ * from which the page asked it to fail (`globalThis.__vodUgcUploadRead`
+ * on the page: `{streamFailsAt, slicesFailAt, hashFailsAt}`), as reads fail
+ * in the engines when a file is too large for the stream or changed on
+ * disk.
  */
 function faulty(failAt, end) {
   return typeof failAt === "number" && end > failAt;

@@ -252,6 +252,58 @@ export const cases = {
     }
   },
 
+  async hashInTheWorkerMatchesThePage(api, env) {
+    // The reading Worker hashes with the page's module: the same SHA-1 and
+    // parts' MD5s (the server checks each part's dataMd5) as the page's
+    // own pass, at odd sizes, on part boundaries, over several buffers,
+    // however the Worker reads (its defaults, slices, a stream read into
+    // buffers of an odd size that cut the parts anywhere).
+    const ways = [{}, { mode: "slices", poison: true }, { mode: "stream", size: 3 * MIB + 5, ahead: 3, poison: true }];
+    for (const [w, way] of ways.entries()) {
+      for (const [i, size] of [4 * MIB + 1, 8 * MIB, 12 * MIB + 12345, 17 * MIB + 3].entries()) {
+        const blob = new Blob([bytes(size, 7500 + 10 * w + i)]);
+        const hooks = (globalThis.__vodUgcUploadRead = { ...way });
+        try {
+          assertEq(await api.hashFile(blob), await webCryptoSha1(blob), `SHA-1 of ${size} bytes hashed in the Worker (${JSON.stringify(way)})`);
+          assertEq(hooks.hashedBy, "worker", "hashed in the Worker");
+        } finally {
+          delete globalThis.__vodUgcUploadRead;
+        }
+      }
+      for (const [size, partSize] of [[8 * MIB, MIB], [9 * MIB + 77, 524288], [13 * MIB + 3, MIB]]) {
+        const hooks = (globalThis.__vodUgcUploadRead = { ...way });
+        try {
+          const { result } = await uploadAndVerify(api, env, makeFile(size, 7600 + w + size), { partSize, cache: false });
+          assertEq(result.bytesUploaded, size, `every byte sent, parts of ${partSize}`);
+          assertEq(hooks.hashedBy, "worker", "hashed in the Worker");
+        } finally {
+          delete globalThis.__vodUgcUploadRead;
+        }
+      }
+    }
+  },
+
+  async workerThatFailsMidwayHashesOnThePage(api, env) {
+    // The Worker's hashing fails after 9 MiB (as a wasm trap would): the
+    // page hashes the file again from its first byte; progress goes on
+    // from where it was, never back, and the digests are exact.
+    const hooks = (globalThis.__vodUgcUploadRead = { hashFailsAt: 9 * MIB });
+    try {
+      const blob = new Blob([bytes(21 * MIB + 3, 7700)]);
+      const seen = [];
+      assertEq(await api.hashFile(blob, { onProgress: (p) => seen.push(p.loaded) }), await webCryptoSha1(blob), "SHA-1 after the Worker failed");
+      assertEq(hooks.hashedBy, "page", "hashed on the page in the end");
+      assert(seen.some((loaded) => loaded > 0 && loaded <= 9 * MIB), `the Worker's progress came first: ${seen}`);
+      for (let i = 1; i < seen.length; i++) assert(seen[i] > seen[i - 1], `progress only goes forward: ${seen}`);
+      assertEq(seen[seen.length - 1], blob.size, "last report at total");
+      const { result, recorder } = await uploadAndVerify(api, env, makeFile(13 * MIB + 7, 7701), { cache: false });
+      assertEq(result.partsUploaded, 14, "14 parts");
+      recorder.check(["hash", "upload", "finish"], { hash: 13 * MIB + 7, upload: 13 * MIB + 7, finish: 13 * MIB + 7 });
+    } finally {
+      delete globalThis.__vodUgcUploadRead;
+    }
+  },
+
   async fileThatCannotBeReadIsReported(api, env) {
     // Stream and slices both fail (a file changed, moved or deleted since
     // it was picked): a UgcError that says so, code -20006.
@@ -525,6 +577,32 @@ export const cases = {
       assertEq(e.name, "AbortError", "AbortError");
       assertEq(e.cause && e.cause.message, "user left", "the reason is kept as cause");
     });
+  },
+
+  async abortWhileHashingInTheWorkerStopsIt(api, env) {
+    // hashFile and upload, aborted while the Worker hashes: each rejects
+    // at once with an AbortError, and the Worker is free for the next
+    // call, which gets the right digests.
+    for (const call of [(b, o) => api.hashFile(b, o), (b, o) => api.upload(b, options(env, o))]) {
+      const controller = new AbortController();
+      const hooks = (globalThis.__vodUgcUploadRead = {});
+      try {
+        const blob = makeFile(40 * MIB + 1, 7800);
+        let at;
+        const pending = call(blob, {
+          signal: controller.signal,
+          onProgress: (p) => p.stage === "hash" && p.loaded > 0 && !at && ((at = p.loaded), controller.abort()),
+        });
+        await expectRejection(pending, (e) => assertEq(e.name, "AbortError", "AbortError"));
+        assertEq(hooks.hashedBy, "worker", "the Worker was hashing");
+        assert(at < blob.size, `aborted mid-file (at ${at})`);
+        const next = new Blob([bytes(9 * MIB + 1, 7801)]);
+        assertEq(await api.hashFile(next), await webCryptoSha1(next), "the next call's SHA-1");
+        assertEq(hooks.hashedBy, "worker", "the next call hashed in the Worker");
+      } finally {
+        delete globalThis.__vodUgcUploadRead;
+      }
+    }
   },
 
   async alreadyAbortedSignal(api, env) {
