@@ -388,8 +388,8 @@ mod tests {
                 w[t] = (w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16]).rotate_left(1);
             }
             // SAFETY: 64 bytes.
-            let mut window: [[u32; 4]; 8] = unsafe { first_vectors(block.as_ptr()) };
-            let mut vectors: Vec<[u32; 4]> = window.to_vec();
+            let mut window: [Lanes; 8] = unsafe { first_vectors(block.as_ptr()) };
+            let mut vectors: Vec<Lanes> = window.to_vec();
             while vectors.len() < 20 {
                 let n = late(window[0], window[1], window[4], window[6], window[7]);
                 window = [
@@ -397,7 +397,10 @@ mod tests {
                 ];
                 vectors.push(n);
             }
-            let flat: Vec<u32> = vectors.concat();
+            let flat: Vec<u32> = vectors
+                .iter()
+                .flat_map(|v| [v.lane::<0>(), v.lane::<1>(), v.lane::<2>(), v.lane::<3>()])
+                .collect();
             assert_eq!(flat, w.to_vec());
         }
     }

@@ -23,6 +23,8 @@
 
 pub mod backend;
 mod disk;
+mod part_buf;
+mod part_md5;
 mod s3;
 
 use std::collections::BTreeMap;
@@ -33,13 +35,14 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
-use sha1::Sha1;
+use sha1::{Digest, Sha1};
 use vod_ugc_upload::plan::PartPlan;
 use vod_ugc_upload::protocol::{is_md5_hex, to_hex};
 
 use self::backend::{Backend, Object, ObjectWriter};
+use self::part_buf::PartBuf;
+use self::part_md5::PartMd5;
 
 /// Largest file accepted (1 TiB): beyond any real upload, and it keeps part
 /// counts and offsets far from overflow.
@@ -248,6 +251,8 @@ pub enum Location<'a> {
 #[derive(Clone)]
 pub struct Storage {
     backend: Arc<dyn Backend>,
+    /// Checks the parts' MD5s, several parts at once.
+    part_md5: Arc<PartMd5>,
 }
 
 /// What a finish that publishes leaves in the outbox for the file it
@@ -262,7 +267,10 @@ impl Storage {
             Location::Disk(root) => Arc::new(disk::Disk::open(root)?),
             Location::S3(url) => Arc::new(s3::S3::connect(url).await?),
         };
-        Ok(Storage { backend })
+        Ok(Storage {
+            backend,
+            part_md5: Arc::new(PartMd5::new()),
+        })
     }
 
     /// InitUploadUGC: instant upload, resume, or a (re)started session.
@@ -314,9 +322,10 @@ impl Storage {
         }
     }
 
-    /// UploadPartUGC: checks the part against the upload's plan, streams the
-    /// body into a new object while hashing it, and commits the object only
-    /// when length and MD5 match: a refused part is never stored.
+    /// UploadPartUGC: checks the part against the upload's plan, gathers
+    /// the body in memory (a part is at most 1 MiB), checks its length and
+    /// MD5, and only then stores it as a new object: a refused part is
+    /// never stored.
     ///
     /// `declared_len` is the request's Content-Length, checked before a byte
     /// is read.
@@ -349,32 +358,32 @@ impl Storage {
             )));
         }
 
-        let mut writer = self
-            .backend
-            .create(&keys.part(offset, md5), len)
-            .await
-            .map_err(StoreError::Write)?;
-        let received = receive(writer.as_mut(), body, len, md5).await;
+        let bytes = receive(body, len).await?;
+        let digest = self.part_md5.digest(bytes.clone()).await.map_err(StoreError::Read)?;
+        let actual = to_hex(&digest);
+        if actual != md5 {
+            return Err(body_error(format!(
+                "the body's MD5 is {actual}, not dataMd5 {md5}"
+            )));
+        }
         // The upload may have been finished, discarded or re-planned while
         // the body was on its way.
-        let checked = match received {
-            Ok(()) => match self.read_json::<SessionState>(&keys.state).await {
-                Ok(None) => Err(StoreError::NoUpload),
-                Ok(Some(now)) if now != state => Err(StoreError::Protocol(format!(
+        match self.read_json::<SessionState>(&keys.state).await? {
+            None => return Err(StoreError::NoUpload),
+            Some(now) if now != state => {
+                return Err(StoreError::Protocol(format!(
                     "the upload's part size changed to {} while this part was sent",
                     now.data_size
-                ))),
-                other => other.map(drop),
-            },
-            Err(e) => Err(e),
-        };
-        match checked {
-            Ok(()) => writer.commit().await.map_err(StoreError::Write),
-            Err(e) => {
-                writer.abort().await;
-                Err(e)
+                )))
             }
+            Some(_) => {}
         }
+        let write = async {
+            let mut writer = self.backend.create(&keys.part(offset, md5), len).await?;
+            writer.write(bytes).await?;
+            writer.commit().await
+        };
+        write.await.map_err(StoreError::Write)
     }
 
     /// FinishUploadUGC: assembles the parts in order through SHA-1 into the
@@ -730,47 +739,37 @@ impl Storage {
     }
 }
 
-/// Streams `body` into `writer` while hashing it; refuses it as soon as it
-/// passes `len`, and at the end unless it is exactly `len` bytes with MD5
-/// `md5`.
-async fn receive<S, E>(
-    writer: &mut dyn ObjectWriter,
-    mut body: S,
-    len: u64,
-    md5: &str,
-) -> Result<()>
+/// Gathers `body` whole (a part: at most 1 MiB, the largest part size the
+/// plan allows); refuses it as soon as it passes `len`, and at the end
+/// unless it is exactly `len` bytes.
+async fn receive<S, E>(mut body: S, len: u64) -> Result<Bytes>
 where
     S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mut hasher = Md5::new();
-    let mut received = 0u64;
+    let capacity =
+        usize::try_from(len).map_err(|_| body_error(format!("dataSize {len} is too large")))?;
+    let mut buf = PartBuf::with_capacity(capacity);
     while let Some(chunk) = body.next().await {
+        let received = buf.len();
         let chunk = chunk.map_err(|e| StoreError::Body {
             message: format!("reading the body failed after {received} bytes: {e}"),
             can_retry: true,
         })?;
-        received += chunk.len() as u64;
-        if received > len {
+        if chunk.len() > capacity - received {
             return Err(body_error(format!(
                 "the body is longer than dataSize {len}"
             )));
         }
-        hasher.update(&chunk);
-        writer.write(chunk).await.map_err(StoreError::Write)?;
+        buf.extend_from_slice(&chunk);
     }
-    if received != len {
+    if buf.len() != capacity {
         return Err(body_error(format!(
-            "the body has {received} bytes, not dataSize {len}"
+            "the body has {} bytes, not dataSize {len}",
+            buf.len()
         )));
     }
-    let actual = to_hex(&hasher.finalize());
-    if actual != md5 {
-        return Err(body_error(format!(
-            "the body's MD5 is {actual}, not dataMd5 {md5}"
-        )));
-    }
-    Ok(())
+    Ok(buf.freeze())
 }
 
 fn size_conflict(known: u64, asked: u64) -> StoreError {
