@@ -10,7 +10,7 @@
 // Make one with the shipped build's passes, `-g` added (the code is the same:
 // stripped of its names it is within 0.2 % of pkg/'s .wasm):
 //
-//   cargo build --release --target wasm32-unknown-unknown --lib   # or wasm-pack build
+//   bash scripts/build.sh   # the release toolchain and flags (scripts/release-toolchain.sh)
 //   wasm-bindgen --target web --out-dir /tmp/named target/wasm32-unknown-unknown/release/vod_ugc_upload.wasm
 //   wasm-opt -Os -g --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
 //     --enable-sign-ext --enable-mutable-globals /tmp/named/vod_ugc_upload_bg.wasm -o /tmp/named/named.wasm

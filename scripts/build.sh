@@ -13,12 +13,17 @@ cd "$ROOT"
 export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 command -v wasm-opt >/dev/null || { echo "build: wasm-opt missing: run scripts/setup.sh" >&2; exit 1; }
 
+# The .wasm: a pinned nightly Rust with std rebuilt for size and panics that
+# abort at once (scripts/release-toolchain.sh says why; setup.sh installs it).
+. "$ROOT/scripts/release-toolchain.sh"
+rustup run "$RELEASE_TOOLCHAIN" rustc --version >/dev/null 2>&1 \
+  || { echo "build: Rust $RELEASE_TOOLCHAIN missing: run scripts/setup.sh" >&2; exit 1; }
 if [ -d target/wasm32-unknown-unknown/release ]; then
-  echo "build: wasm package -> pkg/"
+  echo "build: wasm package -> pkg/ (Rust $RELEASE_TOOLCHAIN)"
 else
-  echo "build: wasm package -> pkg/ (the first build compiles the crate's dependencies for wasm32: a minute or two)"
+  echo "build: wasm package -> pkg/ (Rust $RELEASE_TOOLCHAIN; the first build compiles std and the crate's dependencies for wasm32: two or three minutes)"
 fi
-wasm-pack build --target web --release --out-dir pkg
+(release_build_env && wasm-pack build . --target web --release --out-dir pkg -- "${RELEASE_CARGO_ARGS[@]}")
 # The npm package around wasm-pack's output: entries that load the .wasm on
 # first use (browsers, bundlers, Node.js), exports map, CLI, error codes.
 node scripts/package.mjs pkg

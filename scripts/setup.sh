@@ -6,6 +6,8 @@
 #
 # Installs only what is missing, says what it installs, why, and how long it took:
 #   - the Rust target wasm32-unknown-unknown          (rustup)
+#   - the release .wasm's pinned nightly Rust, with rust-src and the wasm32
+#     target (scripts/release-toolchain.sh)            (rustup)
 #   - wasm-bindgen-cli at exactly Cargo.lock's version (cargo install)
 #   - wasm-pack                                         (cargo install)
 #   - the npm devDependencies (binaryen's wasm-opt, esbuild, playwright-core)
@@ -48,6 +50,18 @@ command -v rustup >/dev/null || die "rustup not found: the wasm32 target is adde
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "installing Rust target wasm32-unknown-unknown (the .wasm is built for it; a download of about 20 MB)"
   timed "wasm32 target" rustup target add wasm32-unknown-unknown
+fi
+
+# The release .wasm's toolchain: a pinned nightly that rebuilds std for size
+# (scripts/release-toolchain.sh says why). A minimal profile: rustc, cargo,
+# rust-std, plus rust-src (std's sources) and the wasm32 target.
+. "$ROOT/scripts/release-toolchain.sh"
+if ! rustup run "$RELEASE_TOOLCHAIN" rustc --version >/dev/null 2>&1 \
+   || ! rustup component list --toolchain "$RELEASE_TOOLCHAIN" --installed 2>/dev/null | grep -qx rust-src \
+   || ! rustup target list --toolchain "$RELEASE_TOOLCHAIN" --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  say "installing Rust $RELEASE_TOOLCHAIN with rust-src and the wasm32 target: the release .wasm is built with it (std rebuilt for size, panics that abort at once); a download of about 100 MB, once"
+  timed "Rust $RELEASE_TOOLCHAIN" rustup toolchain install "$RELEASE_TOOLCHAIN" --profile minimal \
+    --component rust-src --target wasm32-unknown-unknown
 fi
 
 # --- wasm-bindgen-cli, at the version Cargo.lock pins ---------------------------
@@ -134,4 +148,4 @@ if [ ! -d node_modules ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_s
   printf '%s\n' "$lock_sum" > "$stamp"
 fi
 
-say "ok: $(rustc --version | awk '{print $1, $2}'), wasm-bindgen $WASM_BINDGEN_VERSION, $(wasm-pack --version), $(node_modules/.bin/wasm-opt --version | awk '{print $1, $3}'), node $(node --version)"
+say "ok: $(rustc --version | awk '{print $1, $2}') (release .wasm: $RELEASE_TOOLCHAIN), wasm-bindgen $WASM_BINDGEN_VERSION, $(wasm-pack --version), $(node_modules/.bin/wasm-opt --version | awk '{print $1, $3}'), node $(node --version)"

@@ -80,26 +80,34 @@ impl<'a> Value<'a> {
 }
 
 /// The integer a JSON number (or a string holding one) denotes, if it is a
-/// whole number within ±2^63.
+/// whole number within ±2^63. Read byte by byte: `str`'s char patterns
+/// (`find`, `split_once`) would add core's char searcher to the module.
 fn integer(text: &str) -> Option<i64> {
-    let (negative, rest) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    let bytes = text.as_bytes();
+    let (negative, rest) = match bytes.first() {
+        Some(b'-') => (true, &bytes[1..]),
+        Some(b'+') => (false, &bytes[1..]),
+        _ => (false, bytes),
     };
-    let (mantissa, exponent) = match rest.find(['e', 'E']) {
-        Some(at) => (rest.get(..at)?, exponent(rest.get(at + 1..)?)?),
+    let (mantissa, exponent) = match rest.iter().position(|&b| b | 0x20 == b'e') {
+        Some(at) => (&rest[..at], exponent(&rest[at + 1..])?),
         None => (rest, 0),
     };
-    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let (whole, mut fraction) = match mantissa.iter().position(|&b| b == b'.') {
+        Some(at) => (&mantissa[..at], &mantissa[at + 1..]),
+        None => (mantissa, &[][..]),
+    };
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
     if whole.is_empty() || !digits(whole) || !digits(fraction) {
         return None;
     }
     // The digits and the power of ten they are scaled by.
-    let fraction = fraction.trim_end_matches('0');
+    while let [rest @ .., b'0'] = fraction {
+        fraction = rest;
+    }
     let mut scale = exponent.checked_sub(i32::try_from(fraction.len()).ok()?)?;
     let mut value: u64 = 0;
-    for b in whole.bytes().chain(fraction.bytes()) {
+    for b in whole.iter().chain(fraction) {
         value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
     }
     // Zero scaled by anything is zero. Any other value has at most 20
@@ -130,17 +138,17 @@ fn integer(text: &str) -> Option<i64> {
 /// An exponent's value (`+5`, `-12`, `7`), held within ±10^6: beyond
 /// that every non-zero integer overflows or has a fraction, and zero stays
 /// zero, so a longer exponent means the same as a clamped one.
-fn exponent(text: &str) -> Option<i32> {
-    let (negative, digits) = match text.as_bytes().first()? {
-        b'-' => (true, text.get(1..)?),
-        b'+' => (false, text.get(1..)?),
+fn exponent(text: &[u8]) -> Option<i32> {
+    let (negative, digits) = match text.first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
         _ => (false, text),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
     let magnitude = digits
-        .bytes()
+        .iter()
         .fold(0i32, |n, b| (n * 10 + i32::from(b - b'0')).min(1_000_000));
     Some(if negative { -magnitude } else { magnitude })
 }
@@ -328,12 +336,9 @@ impl<'a> Parser<'a> {
     }
 
     fn hex4(&mut self) -> Option<u32> {
-        let digits = self.text.get(self.at..self.at + 4)?;
-        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
+        let digits = self.text.as_bytes().get(self.at..self.at + 4)?;
         self.at += 4;
-        u32::from_str_radix(digits, 16).ok()
+        digits.iter().try_fold(0, |n, &b| Some(n << 4 | char::from(b).to_digit(16)?))
     }
 }
 

