@@ -68,8 +68,8 @@ pub enum Ended {
 
 /// Where the call is.
 enum Phase {
-    /// Waiting for the adapter (a cache look-up, store or deletion, or the
-    /// first signature); with the hashes to sign and send, once signed.
+    /// Waiting for the adapter (a cache look-up, store or deletion); with
+    /// the hashes to send once the effects queued are done.
     Waiting(Option<(String, PartMd5s)>),
     Hashing {
         hasher: FileHasher,
@@ -108,6 +108,8 @@ pub struct Job {
     queue: VecDeque<Effect>,
     blocked: bool,
     progress: VecDeque<Progress>,
+    /// Whether the browser is online, as last fed (for a transfer yet to start).
+    online: bool,
 }
 
 impl Job {
@@ -144,6 +146,7 @@ impl Job {
             queue: VecDeque::new(),
             blocked: false,
             progress: VecDeque::new(),
+            online: true,
         }
     }
 
@@ -158,6 +161,9 @@ impl Job {
                     }
                     return effect;
                 }
+            }
+            if !self.blocked && self.queue.is_empty() {
+                self.start_transfer(now);
             }
             let Phase::Sending { transfer, .. } = &mut self.phase else {
                 return Effect::Transfer(transfer::Effect::Wait { until: None });
@@ -201,10 +207,18 @@ impl Job {
         }
     }
 
+    /// Whether the browser is online: fed before every result.
+    pub fn set_online(&mut self, online: bool, now: f64) {
+        self.online = online;
+        if let Some(transfer) = self.transfer() {
+            transfer.set_online(online, now);
+        }
+    }
+
     /// The file's size and the SHA-1 being signed ([`Effect::Sign`]).
     pub fn signing(&self) -> (u64, &str) {
         let file_sha = match &self.phase {
-            Phase::Waiting(Some((file_sha, _))) | Phase::Sending { file_sha, .. } => file_sha,
+            Phase::Sending { file_sha, .. } => file_sha,
             _ => "",
         };
         (self.file_size, file_sha)
@@ -327,31 +341,16 @@ impl Job {
 
     /// The signature asked for by [`Effect::Sign`].
     pub fn on_signature(&mut self, signature: String, now: f64) {
-        match &mut self.phase {
-            Phase::Sending { transfer, .. } => transfer.on_signature(signature, now),
-            Phase::Waiting(hashes @ Some(_)) => {
-                let (file_sha, part_md5s) = hashes.take().expect("matched Some");
-                let options = self.options.clone().expect("only an upload signs");
-                let transfer = Box::new(Transfer::new(
-                    self.file_size,
-                    options,
-                    self.seed,
-                    file_sha.clone(),
-                    signature,
-                    Some(part_md5s),
-                    self.remembered,
-                ));
-                self.blocked = false;
-                self.phase = Phase::Sending { file_sha, transfer };
-            }
-            _ => {}
+        if let Some(transfer) = self.transfer() {
+            transfer.on_signature(signature, now);
         }
     }
 
-    /// The call fails with `error` (`getSignature` failed).
+    /// `getSignature` failed with `error`: the transfer, which asked,
+    /// decides (it asks again once online when the browser is offline).
     pub fn fail(&mut self, error: UploadError) {
         match &mut self.phase {
-            Phase::Sending { transfer, .. } => transfer.fail(error),
+            Phase::Sending { transfer, .. } => transfer.on_signature_failed(error),
             _ => self.end(Ended::Failed(error)),
         }
     }
@@ -377,10 +376,32 @@ impl Job {
         self.queue.push_back(Effect::Hash);
     }
 
-    /// Asks for the first signature of an upload with these hashes.
+    /// Sends the upload with these hashes, once the effects queued are
+    /// done ([`Job::start_transfer`]).
     fn sign(&mut self, hashes: (String, PartMd5s)) {
         self.phase = Phase::Waiting(Some(hashes));
-        self.queue.push_back(Effect::Sign);
+    }
+
+    /// Starts the transfer of hashes waiting to be sent. It asks for the
+    /// first signature: getSignature is called as the requests are sent,
+    /// only while online (the app's backend is as far as the server).
+    fn start_transfer(&mut self, now: f64) {
+        let Phase::Waiting(hashes @ Some(_)) = &mut self.phase else {
+            return;
+        };
+        let (file_sha, part_md5s) = hashes.take().expect("matched Some");
+        let options = self.options.clone().expect("only an upload sends");
+        let mut transfer = Box::new(Transfer::new(
+            self.file_size,
+            options,
+            self.seed,
+            file_sha.clone(),
+            None,
+            Some(part_md5s),
+            self.remembered,
+        ));
+        transfer.set_online(self.online, now);
+        self.phase = Phase::Sending { file_sha, transfer };
     }
 
     /// The transfer ended with `outcome`.

@@ -35,6 +35,9 @@ pub enum Target {
     Finish,
     /// The run of parts being checked (reads only).
     Check,
+    /// The first byte of a part whose request failed on the network (reads
+    /// only): whether the file can still be read.
+    Probe(u64),
 }
 
 /// What the adapter should do next.
@@ -71,7 +74,7 @@ pub struct Transfer {
     file_size: u64,
     endpoint: String,
     file_sha: String,
-    /// The signature requests carry now.
+    /// The signature requests carry now (empty before the first).
     signature: String,
     /// The parts' MD5s from the hashing pass (for the part size asked for).
     part_md5s: Option<PartMd5s>,
@@ -84,6 +87,9 @@ pub struct Transfer {
     unchecked: VecDeque<(Part, [u8; DIGEST_LEN])>,
     /// The run of parts whose bytes are being read for their check.
     checking: Vec<(Part, [u8; DIGEST_LEN])>,
+    /// Parts whose request failed on the network while online, with that
+    /// failure, until a byte of theirs is read ([`Target::Probe`]).
+    probing: Vec<(u64, Reply)>,
     /// A request decided while a result was fed, handed out first.
     queue: VecDeque<Effect>,
     /// Why the upload stopped, when it was not the engine's decision.
@@ -92,27 +98,34 @@ pub struct Transfer {
 
 impl Transfer {
     /// A transfer of the file with SHA-1 `file_sha` (`seed`: the retry
-    /// jitter's, see [`Engine::new`]).
+    /// jitter's, see [`Engine::new`]). Without a `signature`, it first asks
+    /// for one ([`Effect::Sign`]).
     pub fn new(
         file_size: u64,
         options: Options,
         seed: u64,
         file_sha: String,
-        signature: String,
+        signature: Option<String>,
         part_md5s: Option<PartMd5s>,
         remembered: bool,
     ) -> Transfer {
+        let endpoint = options.endpoint.clone();
+        let mut engine = Engine::new(file_size, options, seed);
+        if signature.is_none() {
+            engine.ask_signature();
+        }
         Transfer {
-            endpoint: options.endpoint.clone(),
-            engine: Engine::new(file_size, options, seed),
+            endpoint,
+            engine,
             file_size,
             file_sha,
-            signature,
+            signature: signature.unwrap_or_default(),
             part_md5s,
             remembered,
             reading: Vec::new(),
             unchecked: VecDeque::new(),
             checking: Vec::new(),
+            probing: Vec::new(),
             queue: VecDeque::new(),
             failure: None,
         }
@@ -182,12 +195,29 @@ impl Transfer {
     }
 
     /// The end of a request.
+    ///
+    /// A part that failed on the network while online may have failed on
+    /// its body instead: the browser says the same when the file became
+    /// unreadable (changed, moved or deleted) as the part was sent. So a
+    /// byte of the part is read first ([`Target::Probe`]): if that fails,
+    /// the file is unreadable ([`Transfer::on_unreadable`]); if it reads,
+    /// the failure goes to the engine and is retried as any other.
     pub fn on_reply(&mut self, target: Target, reply: Reply, now: f64) {
         match target {
             Target::Init => self.engine.on_init(reply, now),
-            Target::Part(index) => self.engine.on_part(index, PartReply::Sent(reply), now),
+            Target::Part(index) => match (&reply, self.engine.part(index)) {
+                (Reply::Network(_), Some(part)) if self.engine.online() => {
+                    self.probing.push((index, reply));
+                    self.queue.push_back(Effect::Read {
+                        target: Target::Probe(index),
+                        start: part.offset,
+                        end: part.offset + 1,
+                    });
+                }
+                _ => self.engine.on_part(index, PartReply::Sent(reply), now),
+            },
             Target::Finish => self.engine.on_finish(reply, now),
-            Target::Check => {}
+            Target::Check | Target::Probe(_) => {}
         }
     }
 
@@ -222,6 +252,12 @@ impl Transfer {
                     self.engine.on_checked(part.index, same);
                 }
             }
+            Target::Probe(index) => {
+                if let Some(at) = self.probing.iter().position(|(i, _)| *i == index) {
+                    let (_, reply) = self.probing.swap_remove(at);
+                    self.engine.on_part(index, PartReply::Sent(reply), now);
+                }
+            }
             Target::Init | Target::Finish => {}
         }
     }
@@ -237,8 +273,13 @@ impl Transfer {
         self.engine.on_signature(now);
     }
 
-    /// Stops the upload with `error` (`getSignature` failed).
-    pub fn fail(&mut self, error: UploadError) {
+    /// `getSignature` failed with `error` (see [`Engine::on_signature_failed`]).
+    pub fn on_signature_failed(&mut self, error: UploadError) {
+        self.engine.on_signature_failed(error);
+    }
+
+    /// Stops the upload with `error`.
+    fn fail(&mut self, error: UploadError) {
         self.engine.abort();
         self.failure.get_or_insert(error);
     }

@@ -48,7 +48,7 @@ impl App {
     ) -> Result<App, String> {
         let metrics = Arc::new(Metrics::default());
         let notifier = match &config.notify_url {
-            Some(url) => Some(Notifier::new(url, metrics.clone())?),
+            Some(url) => Some(Notifier::new(url, metrics.clone(), storage.clone())?),
             None => None,
         };
         Ok(App {

@@ -24,9 +24,9 @@ use vod_ugc_upload::signature::{verify, Claims};
 use crate::app::{unix_now, App};
 use crate::faults::Fault;
 use crate::metrics::{self, Init};
-use crate::notify::Published;
+use crate::notify::{Notifier, Published};
 use crate::params::Params;
-use crate::storage::{InitOutcome, MediaRecord, StoreError};
+use crate::storage::{InitOutcome, MediaRecord, Note, StoreError};
 
 /// How much of a refused body is still read (and thrown away) so that the
 /// client receives the answer instead of a connection reset.
@@ -257,29 +257,35 @@ async fn upload_part(
 async fn finish(app: &App, params: &Params) -> Outcome {
     let (sha, claims) = authorize(app, params)?;
     let ext = claims.file_type.as_deref().and_then(media_extension);
+    // The notification of the file, should this finish publish it: in the
+    // outbox before it is published (see notify.rs).
+    let note = |record: &MediaRecord| {
+        let file_name = match &claims.file_type {
+            Some(ft) => format!("{}.{ft}", claims.file_name),
+            None => claims.file_name.clone(),
+        };
+        Notifier::body(&Published {
+            file_id: record.file_id.clone(),
+            url: app.media_url(record),
+            file_sha: sha.clone(),
+            file_size: record.size,
+            secret_id: claims.secret_id.clone(),
+            file_name,
+        })
+    };
     let finished = app
         .storage
-        .finish(&claims.secret_id, &sha, ext)
+        .finish(&claims.secret_id, &sha, ext, app.notifier.as_ref().map(|_| &note as Note))
         .await
         .map_err(store_failure)?;
     let answer = media_answer(app, &finished.record);
+    app.metrics.assembled(finished.assembled);
     if finished.newly_published {
         // Once per file, on whichever instance won the publish.
         tracing::info!(file_id = %finished.record.file_id, "published");
         app.metrics.finished();
         if let Some(notifier) = &app.notifier {
-            let file_name = match &claims.file_type {
-                Some(ft) => format!("{}.{ft}", claims.file_name),
-                None => claims.file_name.clone(),
-            };
-            notifier.send(Published {
-                file_id: finished.record.file_id.clone(),
-                url: app.media_url(&finished.record),
-                file_sha: sha,
-                file_size: finished.record.size,
-                secret_id: claims.secret_id,
-                file_name,
-            });
+            notifier.send(finished.record.file_id.clone(), note(&finished.record));
         }
     }
     Ok(answer)

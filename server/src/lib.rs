@@ -82,12 +82,16 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then lets requests in flight end.
-    /// Unfinished uploads are expired in the background meanwhile.
+    /// Unfinished uploads are expired in the background meanwhile, and
+    /// notifications left in the outbox are sent.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
         let expiry = tokio::spawn(expire_unfinished(
             self.app.clone(),
             self.expire_unfinished_after,
         ));
+        if let Some(notifier) = self.app.notifier.clone() {
+            tokio::spawn(async move { notifier.send_outbox().await });
+        }
         let served = serve::serve(self.listener, self.router, self.limits, shutdown).await;
         expiry.abort();
         served

@@ -1,13 +1,14 @@
 //! `GET /media/{path}`: finished files, streamed from storage (disk or
 //! bucket alike) with single `Range` requests and a `Content-Type` from the
-//! extension.
+//! extension. `HEAD` answers the same headers from the object's size alone:
+//! the object is not opened (on S3, a HEAD, not a GET).
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::App;
@@ -15,6 +16,7 @@ use crate::app::App;
 pub async fn serve(
     State(app): State<Arc<App>>,
     Path(path): Path<String>,
+    method: Method,
     headers: HeaderMap,
 ) -> Response {
     let safe = !path.is_empty()
@@ -24,7 +26,7 @@ pub async fn serve(
     if !safe {
         return StatusCode::NOT_FOUND.into_response();
     }
-    match respond(&app, &path, &headers).await {
+    match respond(&app, &path, method == Method::HEAD, &headers).await {
         Ok(response) => response,
         Err(e) => {
             tracing::warn!(error = %e, "reading media failed");
@@ -33,7 +35,12 @@ pub async fn serve(
     }
 }
 
-async fn respond(app: &App, path: &str, headers: &HeaderMap) -> std::io::Result<Response> {
+async fn respond(
+    app: &App,
+    path: &str,
+    head: bool,
+    headers: &HeaderMap,
+) -> std::io::Result<Response> {
     let Some(size) = app.storage.media_size(path).await? else {
         return Ok(StatusCode::NOT_FOUND.into_response());
     };
@@ -52,11 +59,17 @@ async fn respond(app: &App, path: &str, headers: &HeaderMap) -> std::io::Result<
         Some(Ok(range)) => range,
         None => None,
     };
-    let Some(object) = app.storage.open_media(path, range.clone()).await? else {
-        return Ok(StatusCode::NOT_FOUND.into_response());
+    // A GET's headers give the size of the object it streams.
+    let (body, size) = if head {
+        (Body::empty(), size)
+    } else {
+        match app.storage.open_media(path, range.clone()).await? {
+            Some(object) => (Body::from_stream(object.body), object.size),
+            None => return Ok(StatusCode::NOT_FOUND.into_response()),
+        }
     };
     let content_type = mime_guess::from_path(path).first_or_octet_stream();
-    let mut response = Response::new(Body::from_stream(object.body));
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     let value = |text: String| HeaderValue::from_str(&text).expect("ASCII header");
     headers.insert(header::CONTENT_TYPE, value(content_type.to_string()));
@@ -73,11 +86,11 @@ async fn respond(app: &App, path: &str, headers: &HeaderMap) -> std::io::Result<
             let headers = response.headers_mut();
             headers.insert(
                 header::CONTENT_RANGE,
-                value(format!("bytes {}-{}/{}", r.start, r.end - 1, object.size)),
+                value(format!("bytes {}-{}/{size}", r.start, r.end - 1)),
             );
             r.end - r.start
         }
-        None => object.size,
+        None => size,
     };
     response
         .headers_mut()

@@ -29,6 +29,7 @@ pub struct Metrics {
     instant: AtomicU64,
     finished: AtomicU64,
     received_bytes: AtomicU64,
+    assembled_bytes: AtomicU64,
     /// (action, code) → count of negative answers.
     failures: Mutex<BTreeMap<(&'static str, i64), u64>>,
     /// Per bucket (not cumulative), plus one past the last bound.
@@ -59,6 +60,11 @@ impl Metrics {
     /// A file was published (once per file, not per repeated finish).
     pub fn finished(&self) {
         self.finished.fetch_add(1, Relaxed);
+    }
+
+    /// Bytes of parts a finish read back and assembled.
+    pub fn assembled(&self, bytes: u64) {
+        self.assembled_bytes.fetch_add(bytes, Relaxed);
     }
 
     pub fn received(&self, bytes: usize) {
@@ -122,6 +128,11 @@ impl Metrics {
                 "ugc_received_bytes_total",
                 "bytes of UploadPartUGC bodies received",
                 &self.received_bytes,
+            ),
+            (
+                "ugc_finish_assembled_bytes_total",
+                "bytes of parts read back and assembled by FinishUploadUGC (none by a finish that answers a file published before or by another finish)",
+                &self.assembled_bytes,
             ),
         ];
         for (name, help, value) in counters {

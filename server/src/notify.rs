@@ -4,16 +4,23 @@
 //! Delivery never holds up the client's answer and never fails an upload:
 //! each notification is its own background task, retried with exponential
 //! backoff until the receiver answers 2xx or the attempts run out (then it
-//! is logged and counted in `/metrics`). Notifications still waiting when
-//! the process exits are lost: the receiver can reconcile with the files
-//! it is told about later, or with instant upload's answer.
+//! is logged and counted in `/metrics`).
+//!
+//! Delivery is at least once: a notification is in the storage's outbox
+//! before its file is published (`Storage::finish`), leaves it once
+//! delivered, and every start sends what the outbox holds (of files that
+//! were published), so a notification whose server stopped, crashed or
+//! gave up on it is sent again by the next start. With several instances
+//! on one bucket, each start sends them all: a receiver may get one twice
+//! (it can tell by `fileId`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::metrics::Metrics;
+use crate::storage::{outbox_key, Storage};
 
 /// Attempts per notification, and the waits between them: 0.5 s, 1 s,
 /// 2 s, ... capped at a minute (about 5 minutes in all).
@@ -24,7 +31,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The body of a notification (JSON, camelCase).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Published {
     pub file_id: String,
@@ -36,15 +43,17 @@ pub struct Published {
     pub file_name: String,
 }
 
+#[derive(Clone)]
 pub struct Notifier {
     client: reqwest::Client,
     url: reqwest::Url,
     metrics: Arc<Metrics>,
+    storage: Storage,
 }
 
 impl Notifier {
     /// Fails on a URL that is not `http://` or `https://`.
-    pub fn new(url: &str, metrics: Arc<Metrics>) -> Result<Notifier, String> {
+    pub fn new(url: &str, metrics: Arc<Metrics>, storage: Storage) -> Result<Notifier, String> {
         let url = reqwest::Url::parse(url).map_err(|e| format!("--notify-url {url:?}: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("--notify-url {url}: not an http(s) URL"));
@@ -57,17 +66,59 @@ impl Notifier {
             client,
             url,
             metrics,
+            storage,
         })
     }
 
-    /// Starts delivering `event` in the background and returns at once.
-    pub fn send(&self, event: Published) {
-        let body = serde_json::to_vec(&event).expect("a notification serialises");
-        let (client, url, metrics) = (self.client.clone(), self.url.clone(), self.metrics.clone());
+    /// The body of `event`, as the outbox keeps it and the receiver gets it.
+    pub fn body(event: &Published) -> Vec<u8> {
+        serde_json::to_vec(event).expect("a notification serialises")
+    }
+
+    /// Starts delivering the notification of the file `file_id` (`body`,
+    /// in the outbox) in the background and returns at once; once
+    /// delivered, it leaves the outbox.
+    pub fn send(&self, file_id: String, body: Vec<u8>) {
+        let notifier = self.clone();
         tokio::spawn(async move {
-            let delivered = deliver(&client, &url, body, &event.file_id).await;
-            metrics.notification(delivered);
+            let delivered = deliver(&notifier.client, &notifier.url, body, &file_id).await;
+            notifier.metrics.notification(delivered);
+            if delivered {
+                if let Err(e) = notifier.storage.remove_note(&outbox_key(&file_id)).await {
+                    tracing::warn!(file_id, error = %e, "removing a delivered notification failed; it is sent again at the next start");
+                }
+            }
         });
+    }
+
+    /// Sends what the outbox holds, at start: each notification of a
+    /// published file; one of a file not published (its finish failed or
+    /// died before the commit) is removed.
+    pub async fn send_outbox(&self) {
+        let notes = match self.storage.outbox().await {
+            Ok(notes) => notes,
+            Err(e) => return tracing::warn!(error = %e, "reading the notification outbox failed"),
+        };
+        for (key, body) in notes {
+            let event = serde_json::from_slice::<Published>(&body).ok();
+            let published = match &event {
+                Some(event) => self.storage.published(&event.secret_id, &event.file_sha).await,
+                None => Ok(None),
+            };
+            match (event, published) {
+                (Some(event), Ok(Some(record))) if record.file_id == event.file_id => {
+                    tracing::info!(file_id = event.file_id, "sending a notification left in the outbox");
+                    self.send(event.file_id, body.to_vec());
+                }
+                (_, Err(e)) => tracing::warn!(key, error = ?e, "checking a notification in the outbox failed"),
+                _ => {
+                    tracing::info!(key, "removing a notification of a file that was not published");
+                    if let Err(e) = self.storage.remove_note(&key).await {
+                        tracing::warn!(key, error = %e, "removing a void notification failed");
+                    }
+                }
+            }
+        }
     }
 }
 

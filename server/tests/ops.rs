@@ -281,14 +281,6 @@ async fn a_notify_url_that_is_not_http_refuses_to_start() {
     }
 }
 
-/// The value of the sample `name` (with its labels) in a metrics text.
-fn sample(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
-}
-
 #[tokio::test]
 async fn metrics_count_what_happened_and_healthz_answers() {
     let server = TestServer::start(&[]).await;
@@ -319,9 +311,45 @@ async fn metrics_count_what_happened_and_healthz_answers() {
     assert_eq!(sample(&text, "ugc_uploads_instant_total"), 1.0);
     assert_eq!(sample(&text, "ugc_uploads_finished_total"), 1.0);
     assert_eq!(sample(&text, "ugc_received_bytes_total"), (HALF + 100 + HALF + HALF) as f64);
+    assert_eq!(sample(&text, "ugc_finish_assembled_bytes_total"), (HALF + 100) as f64);
     assert_eq!(sample(&text, "ugc_failures_total{action=\"UploadPartUGC\",code=\"-10006\"}"), 1.0);
     assert_eq!(sample(&text, "ugc_failures_total{action=\"FinishUploadUGC\",code=\"-10002\"}"), 1.0);
     assert_eq!(sample(&text, "ugc_part_duration_seconds_count"), 4.0);
     assert_eq!(sample(&text, "ugc_part_duration_seconds_bucket{le=\"+Inf\"}"), 4.0);
     assert!(sample(&text, "ugc_part_duration_seconds_sum") > 0.0);
+}
+
+#[tokio::test]
+async fn a_notification_not_delivered_when_the_server_stops_is_sent_by_the_next_start() {
+    let data = tempfile::tempdir().unwrap();
+    let outbox = data.path().join("outbox");
+    // (An empty folder goes with its last file.)
+    let in_outbox = || std::fs::read_dir(&outbox).map_or(0, Iterator::count);
+    let (refusing, mut refused) = receiver(usize::MAX).await;
+    let server = BinaryServer::start(data.path(), &["--notify-url", &refusing]).await;
+    let file = TestFile::new(HALF + 10, 52, APP_A);
+    let done = server.api().upload(&file, HALF).await;
+    let note = tokio::time::timeout(Duration::from_secs(5), refused.recv()).await.unwrap().unwrap();
+    assert_eq!(note["fileId"], done.file_id.unwrap());
+    // Killed while it retries: the notification is in the outbox.
+    server.kill_9().await;
+    assert_eq!(in_outbox(), 1);
+    // What a finish that died before publishing leaves: a note of a file
+    // that was never published.
+    let void = serde_json::json!({"fileId": "1234", "url": "http://h/m", "fileSha": sha1_hex(b"void"),
+        "fileSize": 4, "secretId": APP_A.0, "fileName": "void.mp4"});
+    std::fs::write(outbox.join("1234.json"), void.to_string()).unwrap();
+
+    let (url, mut notes) = receiver(0).await;
+    let _server = BinaryServer::start(data.path(), &["--notify-url", &url]).await;
+    let again = tokio::time::timeout(Duration::from_secs(5), notes.recv()).await.unwrap().unwrap();
+    assert_eq!(again, note, "the same notification, sent by the next start");
+    // Delivered, it leaves the outbox; the void one is removed, never sent.
+    let started = Instant::now();
+    while in_outbox() > 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the outbox is not emptied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(notes.try_recv().is_err(), "sent once, and the void note never");
 }

@@ -183,6 +183,18 @@ async fn media_is_served_with_ranges_and_types(store: Store) {
     assert_eq!(ranged.headers()["content-range"], "bytes 1000-1999/100000");
     assert_eq!(ranged.bytes().await.unwrap(), file.data[1000..2000]);
 
+    // HEAD: the same headers, no body.
+    let head = api.client.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!((&head.headers()["content-type"], &head.headers()["content-length"]), (&"video/mp4".parse().unwrap(), &"100000".parse().unwrap()));
+    assert!(head.bytes().await.unwrap().is_empty());
+    let head = api.client.head(&url).header("range", "bytes=-10").send().await.unwrap();
+    assert_eq!(head.status(), 206);
+    assert_eq!(head.headers()["content-range"], "bytes 99990-99999/100000");
+    assert_eq!(head.headers()["content-length"], "10");
+    let head = api.client.head(format!("{}/media/123/f0.mp4", server.base)).send().await.unwrap();
+    assert_eq!(head.status(), 404);
+
     // Extensions from the signature's ft decide the type; none gives bytes.
     for (ft, content_type, name) in [
         (Some("webm"), "video/webm", "f0.webm"),

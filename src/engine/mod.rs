@@ -226,7 +226,8 @@ impl Window {
 /// The signature in use and whether asking for another may help.
 #[derive(Debug, Default)]
 struct Signature {
-    /// 0 for the first, plus one per refresh.
+    /// Signatures that came: 0 before the first (when the engine asks for
+    /// it, [`Engine::ask_signature`]), plus one per refresh.
     current: u32,
     /// The current signature was accepted at least once: a -10002 now means
     /// it expired, and a fresh one is worth asking for. A refreshed
@@ -451,6 +452,21 @@ impl Engine {
         self.report_waiting(now);
     }
 
+    /// Whether the browser is online, as last fed ([`Engine::set_online`]).
+    pub fn online(&self) -> bool {
+        self.online
+    }
+
+    /// Part `index`, while its request is in flight.
+    pub fn part(&self, index: u64) -> Option<Part> {
+        match &self.phase {
+            Phase::Parts(parts) if parts.in_flight.iter().any(|f| f.index == index) => {
+                parts.plan.part(index)
+            }
+            _ => None,
+        }
+    }
+
     /// Feeds how many body bytes of a part in flight have been sent (as the
     /// adapter learns it; the count only grows during one request).
     pub fn on_part_sent(&mut self, index: u64, sent: u64, now: f64) {
@@ -479,6 +495,27 @@ impl Engine {
             ..Signature::default()
         };
         self.report_waiting(now);
+    }
+
+    /// Asks for a signature before anything is sent (an upload's first):
+    /// [`Step::Sign`] comes first, and while offline it waits for the
+    /// browser to be back, as requests do.
+    pub fn ask_signature(&mut self) {
+        self.signature.wanted = true;
+    }
+
+    /// Feeds a `getSignature` that failed (asked for by [`Step::Sign`]).
+    /// One that may pass (it threw or rejected: `can_retry`) while the
+    /// browser is offline failed as a request would then, the app's
+    /// backend out of reach: it is asked again once online. Else the
+    /// upload fails with `error`.
+    pub fn on_signature_failed(&mut self, error: UploadError) {
+        if !self.online && error.can_retry && self.signature.asked {
+            self.signature.asked = false;
+            self.signature.wanted = true;
+        } else {
+            self.fail(error);
+        }
     }
 
     /// The next progress report, if any is waiting.

@@ -315,6 +315,80 @@ fn abort_and_unreadable_end_the_hashing() {
     assert_eq!(error.stage, Stage::Hash);
 }
 
+/// What the web adapter makes of a `getSignature` that rejected
+/// (`can_retry`) or returned no string.
+fn sign_failed(can_retry: bool) -> UploadError {
+    UploadError::new(
+        crate::error::client_code::SIGNATURE_FAILED,
+        can_retry,
+        Stage::Sign,
+        "getSignature rejected".to_owned(),
+    )
+}
+
+#[test]
+fn the_first_signature_waits_while_offline_and_is_asked_once_online() {
+    let file = file();
+    let mut job = Job::upload(file.len() as u64, options(), false, 1, 0.0);
+    job.set_online(false, 0.0);
+    hash(&mut job, &file);
+    for now in [2.0, 60_000.0, 3_600_000.0] {
+        assert_eq!(
+            job.poll(now),
+            Effect::Transfer(transfer::Effect::Wait { until: None }),
+            "no getSignature while offline, however long"
+        );
+    }
+    let offline = std::iter::from_fn(|| job.poll_progress()).last();
+    assert_eq!(
+        offline.map(|p| p.waiting),
+        Some(Some(crate::progress::Waiting::Offline)),
+        "the wait is reported"
+    );
+    job.set_online(true, 3_600_001.0);
+    assert_eq!(job.poll(3_600_001.0), Effect::Sign);
+    job.on_signature("sig".into(), 3_600_002.0);
+    let (file_sha, ..) = uploaded(serve(&mut job, r#"{"code":0}"#));
+    assert_eq!(file_sha, sha1_hex(&file));
+}
+
+#[test]
+fn a_signature_that_fails_while_offline_is_asked_again_once_online() {
+    let file = file();
+    let mut job = Job::upload(file.len() as u64, options(), false, 1, 0.0);
+    hash(&mut job, &file);
+    assert_eq!(job.poll(2.0), Effect::Sign);
+    // The app's backend is out of reach: getSignature rejects.
+    job.set_online(false, 3.0);
+    job.fail(sign_failed(true));
+    assert_eq!(
+        job.poll(3.0),
+        Effect::Transfer(transfer::Effect::Wait { until: None })
+    );
+    job.set_online(true, 4.0);
+    assert_eq!(job.poll(4.0), Effect::Sign, "asked again");
+    job.on_signature("sig".into(), 5.0);
+    let (file_sha, ..) = uploaded(serve(&mut job, r#"{"code":0}"#));
+    assert_eq!(file_sha, sha1_hex(&file));
+}
+
+#[test]
+fn a_signature_that_fails_online_or_returns_no_string_fails_the_upload() {
+    let file = file();
+    for (online, can_retry) in [(true, true), (false, false)] {
+        let mut job = Job::upload(file.len() as u64, options(), false, 1, 0.0);
+        hash(&mut job, &file);
+        assert_eq!(job.poll(2.0), Effect::Sign);
+        job.set_online(online, 3.0);
+        job.fail(sign_failed(can_retry));
+        assert_eq!(
+            job.poll(3.0),
+            Effect::End(Ended::Failed(sign_failed(can_retry))),
+            "online {online}, can_retry {can_retry}"
+        );
+    }
+}
+
 /// The digests the reading Worker sends back: SHA-1, then the parts' MD5s.
 fn digests(file: &[u8], part_md5s: bool) -> Vec<u8> {
     let mut digests = Sha1::digest(file).to_vec();

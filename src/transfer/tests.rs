@@ -30,7 +30,7 @@ fn transfer(file: &[u8], remembered: bool) -> Transfer {
         options,
         1,
         SHA.into(),
-        "sig-1".into(),
+        Some("sig-1".into()),
         Some(md5s_of(file, MIB)),
         remembered,
     )
@@ -279,4 +279,107 @@ fn an_unreadable_file_or_a_failed_signature_stops_everything() {
     t.poll(0.0);
     t.abort();
     assert_eq!(t.poll(1.0), Effect::Aborted);
+}
+
+/// A fresh upload with its three parts in flight.
+fn sending(file: &[u8]) -> Transfer {
+    let mut t = transfer(file, false);
+    t.poll(0.0);
+    t.on_reply(Target::Init, answer(r#"{"code":0}"#), 1.0);
+    assert_eq!(drain(&mut t, 1.0).len(), 3);
+    t
+}
+
+#[test]
+fn a_part_failing_on_the_network_while_online_reads_a_byte_before_its_retry() {
+    let file = file();
+    let mut t = sending(&file);
+    t.on_reply(
+        Target::Part(1),
+        Reply::Network("Failed to fetch".into()),
+        2.0,
+    );
+    assert_eq!(
+        t.poll(2.0),
+        Effect::Read {
+            target: Target::Probe(1),
+            start: MIB,
+            end: MIB + 1
+        },
+        "the part's first byte is read first"
+    );
+    assert_eq!(t.poll(2.0), Effect::Wait { until: None }, "no retry yet");
+    t.on_read(Target::Probe(1), &file[MIB as usize..][..1], 3.0);
+    for index in [0, 2] {
+        t.on_reply(Target::Part(index), answer(r#"{"code":0}"#), 3.0);
+    }
+    // Readable: the failure was the network's, retried after its backoff.
+    let Effect::Wait { until: Some(at) } = t.poll(3.0) else {
+        panic!("a retry is due")
+    };
+    let Effect::Send { target, body, .. } = t.poll(at) else {
+        panic!("the part goes again")
+    };
+    assert_eq!((target, body), (Target::Part(1), Some((MIB, 2 * MIB))));
+}
+
+#[test]
+fn a_part_failing_on_the_network_because_the_file_became_unreadable_fails_as_unreadable() {
+    let file = file();
+    let mut t = sending(&file);
+    t.on_reply(
+        Target::Part(0),
+        Reply::Network("Failed to fetch".into()),
+        2.0,
+    );
+    assert!(matches!(
+        t.poll(2.0),
+        Effect::Read {
+            target: Target::Probe(0),
+            ..
+        }
+    ));
+    t.on_unreadable("NotReadableError");
+    let Effect::Failed(error) = t.poll(3.0) else {
+        panic!("failed")
+    };
+    assert_eq!(
+        (error.code, error.can_retry, error.stage),
+        (client_code::FILE_UNREADABLE, false, Stage::Part)
+    );
+    // A late probe read changes nothing.
+    t.on_read(Target::Probe(0), &file[..1], 4.0);
+    assert!(matches!(t.poll(4.0), Effect::Failed(_)));
+}
+
+#[test]
+fn failures_that_say_nothing_of_the_file_are_not_probed() {
+    let file = file();
+    let mut t = sending(&file);
+    // Offline: the failure is the network's, sent again once online.
+    t.set_online(false, 2.0);
+    t.on_reply(
+        Target::Part(0),
+        Reply::Network("Failed to fetch".into()),
+        2.0,
+    );
+    // A stall, a server error: answers, not the body.
+    t.set_online(true, 2.0);
+    t.on_reply(Target::Part(1), Reply::Timeout, 2.0);
+    t.on_reply(Target::Part(2), Reply::Http(503), 2.0);
+    let effects = drain(&mut t, 2.0);
+    assert!(
+        effects.iter().all(|e| !matches!(e, Effect::Read { .. })),
+        "{effects:?}"
+    );
+    assert!(
+        matches!(
+            effects.first(),
+            Some(Effect::Send {
+                target: Target::Part(0),
+                ..
+            })
+        ),
+        "the part failed offline goes again at once: {effects:?}"
+    );
 }

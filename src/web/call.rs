@@ -50,7 +50,8 @@ impl From<UploadError> for Stop {
 }
 
 /// One call, as the driver sees it. Targets are numbers there: a part's
-/// index, or [`INIT`], [`FINISH`], [`CHECK`], [`HASH`].
+/// index, or [`INIT`], [`FINISH`], [`CHECK`], [`HASH`], or a probe of part
+/// `i` as `PROBE - i`.
 #[wasm_bindgen(skip_typescript)]
 pub struct Call {
     job: Job,
@@ -68,6 +69,8 @@ const FINISH: f64 = -2.0;
 const CHECK: f64 = -3.0;
 /// The pass over the whole file.
 const HASH: f64 = -4.0;
+/// A probe of part 0; of part `i`, `PROBE - i`.
+const PROBE: f64 = -5.0;
 
 /// The effect kinds, as `driver.js` numbers them.
 const SEND: u32 = 0;
@@ -83,6 +86,7 @@ fn number(target: Target) -> f64 {
         Target::Finish => FINISH,
         Target::Check => CHECK,
         Target::Part(index) => index as f64,
+        Target::Probe(index) => PROBE - index as f64,
     }
 }
 
@@ -91,6 +95,7 @@ fn target(number: f64) -> Target {
         INIT => Target::Init,
         FINISH => Target::Finish,
         CHECK => Target::Check,
+        probe if probe <= PROBE => Target::Probe((PROBE - probe) as u64),
         index => Target::Part(index as u64),
     }
 }
@@ -217,9 +222,7 @@ impl Call {
 
     /// `navigator.onLine`, fed before every result.
     pub fn online(&mut self, online: bool) {
-        if let Some(transfer) = self.job.transfer() {
-            transfer.set_online(online, js::now());
-        }
+        self.job.set_online(online, js::now());
     }
 
     /// A request's answer: its status, `content-type` and body.

@@ -81,11 +81,14 @@ async function openPage() {
 /**
  * Uploads `size` random bytes from the page. `ttls[i]` makes the dev signer
  * sign call i for that many seconds; with `holdLastSignature`, the last
- * ttl'd signature is handed over only once it has expired. Resolves with
+ * ttl'd signature is handed over only once it has expired; with
+ * `offlineInFirstSignature`, the first call awaits the page's goOffline()
+ * before it fetches its signature. Each call records `navigator.onLine`.
+ * Resolves with
  * what happened, the reports (with page time `t`) and getSignature's calls.
  */
-function uploadInPage(page, { size, endpoint = `${server.url}/v2/index.php`, options = {}, ttls = [], holdLastSignature = false }) {
-  return page.evaluate(async ({ size, endpoint, options, ttls, holdLastSignature }) => {
+function uploadInPage(page, { size, endpoint = `${server.url}/v2/index.php`, options = {}, ttls = [], holdLastSignature = false, offlineInFirstSignature = false }) {
+  return page.evaluate(async ({ size, endpoint, options, ttls, holdLastSignature, offlineInFirstSignature }) => {
     const data = new Uint8Array(size);
     for (let at = 0; at < size; at += 65536) crypto.getRandomValues(data.subarray(at, Math.min(size, at + 65536)));
     const file = new File([data], `network-${size}.bin`);
@@ -98,7 +101,9 @@ function uploadInPage(page, { size, endpoint = `${server.url}/v2/index.php`, opt
       controller.abort();
     };
     const getSignature = async (info) => {
-      calls.push({ ...info });
+      calls.push({ ...info, online: navigator.onLine });
+      // The network goes as getSignature starts (window.goOffline: the test's).
+      if (offlineInFirstSignature && calls.length === 1) await window.goOffline();
       const ttl = ttls[calls.length - 1];
       const query = new URLSearchParams({ f: info.f, ft: info.ft, fs: info.fs, ...(ttl ? { ttl: String(ttl) } : {}) });
       const signature = (await (await fetch(`/signature?${query}`)).json()).signature;
@@ -123,7 +128,7 @@ function uploadInPage(page, { size, endpoint = `${server.url}/v2/index.php`, opt
       const error = { name: e.name, code: e.code, stage: e.stage, message: e.message };
       return done({ error, abortDelay: abortedAt === null ? null : performance.now() - abortedAt });
     }
-  }, { size, endpoint, options, ttls, holdLastSignature });
+  }, { size, endpoint, options, ttls, holdLastSignature, offlineInFirstSignature });
 }
 
 /** The upload succeeded and the server serves exactly the bytes sent. */
@@ -177,6 +182,46 @@ test("offline for 25 s in the middle of an 8 MiB upload: it waits, then complete
     assert.ok(waits.slice(offlineAt).includes(null), "and null once back");
     assert.ok(outcome.elapsed > 25_000, "it did wait");
     console.log(`# 8 MiB with 25 s offline: ${(outcome.elapsed / 1000).toFixed(1)} s, waiting seen: ${[...new Set(waits)].map(String).join(", ")}`);
+  } finally {
+    await net.close();
+  }
+});
+
+test("an upload started offline: getSignature waits for the network, then it completes by itself", { timeout: 60_000 }, async () => {
+  const net = await openPage();
+  try {
+    await net.offline();
+    const pending = uploadInPage(net.page, { size: 3 * MiB });
+    await net.progress((p) => p.stage === "hash" && p.loaded === p.total);
+    await net.progress((p) => p.waiting === "offline");
+    await sleep(3_000);
+    await net.throttle(-1);
+    const outcome = await pending;
+    await assertByteExact(outcome);
+    assert.deepEqual(outcome.calls.map((c) => c.online), [true], "getSignature called once, once online");
+    assert.ok(outcome.elapsed > 3_000, "it did wait");
+  } finally {
+    await net.close();
+  }
+});
+
+test("getSignature failing as the network goes: asked again once it is back, and the upload completes", { timeout: 60_000 }, async () => {
+  const net = await openPage();
+  try {
+    let offlineSince = null;
+    await net.page.exposeFunction("goOffline", async () => {
+      await net.offline();
+      offlineSince = Date.now();
+    });
+    const pending = uploadInPage(net.page, { size: 3 * MiB, offlineInFirstSignature: true });
+    await net.progress((p) => p.waiting === "offline");
+    await sleep(2_000);
+    await net.throttle(-1);
+    const outcome = await pending;
+    await assertByteExact(outcome);
+    assert.ok(offlineSince !== null, "the network went as getSignature started");
+    assert.equal(outcome.calls.length, 2, "asked again once, with the same info");
+    assert.deepEqual(outcome.calls[1], outcome.calls[0]);
   } finally {
     await net.close();
   }

@@ -60,34 +60,24 @@ impl Disk {
     fn path(&self, key: &str) -> PathBuf {
         self.root.join(key)
     }
-
-    /// A temp file in `tmp/`, and the path that deletes it when dropped.
-    async fn temp_file(&self) -> io::Result<(File, TempPath)> {
-        let tmp = self.tmp.clone();
-        Ok(blocking(move || tempfile::NamedTempFile::new_in(tmp))
-            .await?
-            .into_parts())
-    }
 }
 
 #[async_trait]
 impl Backend for Disk {
     async fn create(&self, key: &str, _size: u64) -> io::Result<Box<dyn ObjectWriter>> {
-        let (file, temp) = self.temp_file().await?;
         Ok(Box::new(DiskWriter {
-            file: Some(file),
+            tmp: self.tmp.clone(),
+            temp: Ok(None),
             pending: Vec::new(),
             pending_len: 0,
-            written: false,
-            temp,
             target: self.path(key),
         }))
     }
 
     async fn create_if_absent(&self, key: &str, bytes: Bytes) -> io::Result<bool> {
-        let (mut file, temp) = self.temp_file().await?;
-        let target = self.path(key);
+        let (tmp, target) = (self.tmp.clone(), self.path(key));
         blocking(move || {
+            let (mut file, temp) = open_temp(&tmp, None)?;
             file.write_all(&bytes)?;
             file.sync_data()?;
             let folder = parent(&target);
@@ -190,24 +180,31 @@ impl Backend for Disk {
 /// Writes to a temp file, renamed over the key at commit. Chunks are kept
 /// as received (no copy) and written out in batches of [`WRITE_BATCH`]
 /// from a blocking thread: the last batch together with the fsync, the
-/// rename and the folder's fsync, in one trip.
+/// rename and the folder's fsync, in one trip. The temp file is created
+/// on the first trip, so an object of one batch (a part) costs one trip.
 struct DiskWriter {
-    /// `None` once a write failed: the object is then given up.
-    file: Option<File>,
+    tmp: PathBuf,
+    /// The temp file once a batch went out (its path deletes it when
+    /// dropped uncommitted); `Err` once a write failed: the object is then
+    /// given up.
+    temp: Result<Option<(File, TempPath)>, ()>,
     pending: Vec<Bytes>,
     pending_len: usize,
-    /// Whether a batch went out before the commit.
-    written: bool,
-    /// Deletes the temp file when dropped uncommitted.
-    temp: TempPath,
     target: PathBuf,
 }
 
 impl DiskWriter {
-    fn take_file(&mut self) -> io::Result<File> {
-        self.file
-            .take()
-            .ok_or_else(|| io::Error::other("an earlier write of this object failed"))
+    fn take_temp(&mut self) -> io::Result<Option<(File, TempPath)>> {
+        std::mem::replace(&mut self.temp, Err(()))
+            .map_err(|()| io::Error::other("an earlier write of this object failed"))
+    }
+}
+
+/// The temp file `temp`, or a new one in `tmp`.
+fn open_temp(tmp: &Path, temp: Option<(File, TempPath)>) -> io::Result<(File, TempPath)> {
+    match temp {
+        Some(temp) => Ok(temp),
+        None => Ok(tempfile::NamedTempFile::new_in(tmp)?.into_parts()),
     }
 }
 
@@ -217,11 +214,16 @@ impl ObjectWriter for DiskWriter {
         // What is held goes out before it would pass a batch, so that an
         // object written in one chunk (a part) is still whole at commit.
         if !self.pending.is_empty() && self.pending_len + chunk.len() > WRITE_BATCH {
-            let mut file = self.take_file()?;
+            let temp = self.take_temp()?;
+            let tmp = self.tmp.clone();
             let pending = std::mem::take(&mut self.pending);
             self.pending_len = 0;
-            self.written = true;
-            self.file = Some(blocking(move || write_chunks(&mut file, &pending).map(|()| file)).await?);
+            let written = blocking(move || {
+                let (mut file, path) = open_temp(&tmp, temp)?;
+                write_chunks(&mut file, &pending)?;
+                Ok((file, path))
+            });
+            self.temp = Ok(Some(written.await?));
         }
         self.pending_len += chunk.len();
         self.pending.push(chunk);
@@ -229,15 +231,16 @@ impl ObjectWriter for DiskWriter {
     }
 
     async fn commit(mut self: Box<Self>) -> io::Result<()> {
-        let mut file = self.take_file()?;
+        let temp = self.take_temp()?;
         let DiskWriter {
+            tmp,
             pending,
-            written,
-            temp,
             target,
             ..
         } = *self;
         blocking(move || {
+            let written = temp.is_some();
+            let (mut file, path) = open_temp(&tmp, temp)?;
             match pending.as_slice() {
                 [whole] if !written => write_whole(&mut file, whole)?,
                 _ => write_chunks(&mut file, &pending)?,
@@ -247,7 +250,7 @@ impl ObjectWriter for DiskWriter {
             file.sync_data()?;
             let folder = parent(&target);
             create_dirs(folder)?;
-            temp.persist(&target).map_err(|e| e.error)?;
+            path.persist(&target).map_err(|e| e.error)?;
             sync_dir(folder)
         })
         .await

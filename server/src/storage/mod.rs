@@ -5,8 +5,10 @@
 //! ```text
 //! apps/{hex SecretId}/uploads/{sha}/state.json          {fileSize, dataSize}
 //! apps/{hex SecretId}/uploads/{sha}/parts/{offset}.{md5} one stored part
+//! apps/{hex SecretId}/uploads/{sha}/finishing.json      the finish lease {expiresMs}
 //! apps/{hex SecretId}/files/{sha}.json                  the published record
 //! media/{key}/f0[.ext]                                  finished media (served)
+//! outbox/{fileId}.json                                  a notification to deliver
 //! ```
 //!
 //! Nothing that matters lives in one process, so any number of servers may
@@ -14,8 +16,10 @@
 //! write and `listParts` one listing; at finish the parts are streamed in
 //! order through SHA-1 into the media object, and the record is created
 //! only if absent, the one conditional write that decides which of two
-//! racing finishes publishes. The loser removes its copy and answers the
-//! winner's record.
+//! racing finishes publishes. So that they do not both assemble, a finish
+//! first takes the upload's lease (`finishing.json`, also created only if
+//! absent, renewed while it assembles, taken over once expired); a finish
+//! that finds it held waits for the record.
 
 pub mod backend;
 mod disk;
@@ -23,10 +27,10 @@ mod part_buf;
 mod part_md5;
 mod s3;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io;
 use std::ops::Range;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -43,6 +47,14 @@ use self::part_md5::PartMd5;
 /// Largest file accepted (1 TiB): beyond any real upload, and it keeps part
 /// counts and offsets far from overflow.
 pub const MAX_FILE_SIZE: u64 = 1 << 40;
+
+/// How long a finish's lease holds unless renewed: once it has expired (its
+/// holder died), another finish takes it over.
+const LEASE: Duration = Duration::from_secs(30);
+/// How often the holder renews its lease while it assembles.
+const LEASE_RENEWAL: Duration = Duration::from_secs(10);
+/// How often a finish waiting for another one looks for its record.
+const LEASE_POLL: Duration = Duration::from_millis(250);
 
 /// Why a storage operation did not happen. Each maps to one protocol code.
 #[derive(Debug)]
@@ -126,6 +138,48 @@ pub struct Finished {
     /// True for the one call that published the file; false when it was
     /// already published (a repeated finish, or a racing one that won).
     pub newly_published: bool,
+    /// Bytes of parts this call read back and assembled: 0 when it
+    /// answered a record another finish wrote (or waited for).
+    pub assembled: u64,
+}
+
+impl Finished {
+    /// The answer of a file published by another finish (or before).
+    fn published_before(record: MediaRecord) -> Finished {
+        Finished {
+            record,
+            newly_published: false,
+            assembled: 0,
+        }
+    }
+}
+
+/// The finish lease of an upload (`Keys::lease`): while it holds, one
+/// finish assembles and the others wait for its record.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Lease {
+    /// Unix time in ms (the holder's clock) after which it may be taken over.
+    expires_ms: u64,
+}
+
+impl Lease {
+    fn from_now() -> Lease {
+        Lease {
+            expires_ms: unix_ms() + LEASE.as_millis() as u64,
+        }
+    }
+
+    fn expired(&self) -> bool {
+        unix_ms() > self.expires_ms
+    }
+}
+
+fn unix_ms() -> u64 {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// What an unfinished upload is: fixed at init, its part size adjustable
@@ -151,6 +205,8 @@ struct Keys {
     upload: String,
     state: String,
     parts: String,
+    /// The finish lease: inside the upload's folder, so it goes with it.
+    lease: String,
     record: String,
 }
 
@@ -162,6 +218,7 @@ impl Keys {
         Keys {
             state: format!("{upload}state.json"),
             parts: format!("{upload}parts/"),
+            lease: format!("{upload}finishing.json"),
             record: format!("{app}files/{sha}.json"),
             upload,
         }
@@ -176,6 +233,13 @@ fn media_key(path: &str) -> String {
     format!("media/{path}")
 }
 
+/// Where the notification of the file `file_id` waits until delivered.
+pub fn outbox_key(file_id: &str) -> String {
+    format!("{OUTBOX}{file_id}.json")
+}
+
+const OUTBOX: &str = "outbox/";
+
 /// Where storage lives, from the command line.
 pub enum Location<'a> {
     Disk(&'a std::path::Path),
@@ -183,16 +247,18 @@ pub enum Location<'a> {
     S3(&'a str),
 }
 
+/// The storage (cheap to clone: the clones share their backend).
+#[derive(Clone)]
 pub struct Storage {
     backend: Arc<dyn Backend>,
-    /// One finish at a time per upload in this process: a client that
-    /// retries a long finish waits for the one running instead of starting
-    /// a second assembly. An optimisation only; correctness across
-    /// instances comes from the record's conditional create.
-    finishing: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
     /// Checks the parts' MD5s, several parts at once.
     part_md5: Arc<PartMd5>,
 }
+
+/// What a finish that publishes leaves in the outbox for the file it
+/// publishes (`--notify-url`): the notification's body, made from the
+/// record.
+pub type Note<'a> = &'a (dyn Fn(&MediaRecord) -> Vec<u8> + Sync);
 
 impl Storage {
     /// Opens the data folder or connects to the bucket.
@@ -203,7 +269,6 @@ impl Storage {
         };
         Ok(Storage {
             backend,
-            finishing: Mutex::new(HashMap::new()),
             part_md5: Arc::new(PartMd5::new()),
         })
     }
@@ -325,50 +390,111 @@ impl Storage {
     /// media object, and only when the hash is `fileSha` publishes it under
     /// a new fileId. A published file answers its record, whoever
     /// published it.
-    pub async fn finish(&self, app: &str, sha: &str, ext: Option<String>) -> Result<Finished> {
+    ///
+    /// One finish at a time assembles an upload, on any instance: it holds
+    /// the upload's lease meanwhile; the others wait for its record (a
+    /// client retrying a long finish, a racing finish elsewhere). Should it
+    /// fail, the next takes the lease and tries for itself. Correctness
+    /// does not rest on the lease (the record's conditional create decides
+    /// what is published): it only saves the work twice.
+    ///
+    /// With a `note`, the file's notification is in the outbox
+    /// ([`outbox_key`]) before the file is published: none is lost to a
+    /// crash (a note of a file that was not published is removed).
+    pub async fn finish(
+        &self,
+        app: &str,
+        sha: &str,
+        ext: Option<String>,
+        note: Option<Note<'_>>,
+    ) -> Result<Finished> {
         let keys = Keys::new(app, sha);
-        let _turn = self.finish_turn(&keys.record).await;
-        if let Some(record) = self.record(&keys).await? {
-            return Ok(Finished {
-                record,
-                newly_published: false,
-            });
+        loop {
+            if let Some(record) = self.record(&keys).await? {
+                return Ok(Finished::published_before(record));
+            }
+            if self.take_lease(&keys).await? {
+                break;
+            }
+            tokio::time::sleep(LEASE_POLL).await;
         }
-        match self.publish(&keys, sha, ext).await {
+        let published = self.publish_leased(&keys, sha, ext, note).await;
+        if let Err(e) = self.backend.delete(&keys.lease).await {
+            tracing::warn!(error = %e, "releasing a finish lease failed; it expires");
+        }
+        match published {
             Ok(finished) => Ok(finished),
             // Another server may have published the file and removed the
             // parts while this one read them.
             Err(e) => match self.record(&keys).await? {
-                Some(record) => Ok(Finished {
-                    record,
-                    newly_published: false,
-                }),
+                Some(record) => Ok(Finished::published_before(record)),
                 None => Err(e),
             },
         }
     }
 
-    /// Waits for this process's other finishes of the same upload. Entries
-    /// die with their last guard and are pruned as the map grows.
-    async fn finish_turn(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let mutex = {
-            let mut map = self.finishing.lock().unwrap_or_else(|p| p.into_inner());
-            match map.get(key).and_then(Weak::upgrade) {
-                Some(mutex) => mutex,
-                None => {
-                    if map.len() >= 1024 {
-                        map.retain(|_, weak| weak.strong_count() > 0);
+    /// Takes the upload's finish lease: true when this call holds it now,
+    /// false while another finish holds it. An expired one (its holder
+    /// died) is removed, to be taken at the next try.
+    async fn take_lease(&self, keys: &Keys) -> Result<bool> {
+        let lease = serde_json::to_vec(&Lease::from_now())
+            .map_err(|e| StoreError::Write(io::Error::other(e)))?;
+        let taken = self
+            .backend
+            .create_if_absent(&keys.lease, lease.into())
+            .await
+            .map_err(StoreError::Write)?;
+        if !taken {
+            if let Some(held) = self.read_json::<Lease>(&keys.lease).await? {
+                if held.expired() {
+                    tracing::info!("a finish lease expired; taking over");
+                    self.backend
+                        .delete(&keys.lease)
+                        .await
+                        .map_err(StoreError::Write)?;
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    /// [`Storage::publish`], renewing the lease until it ends (a renewal
+    /// under way is let finish, then the caller releases the lease).
+    async fn publish_leased(
+        &self,
+        keys: &Keys,
+        sha: &str,
+        ext: Option<String>,
+        note: Option<Note<'_>>,
+    ) -> Result<Finished> {
+        let done = tokio::sync::Notify::new();
+        let publish = async {
+            let published = self.publish(keys, sha, ext, note).await;
+            done.notify_one();
+            published
+        };
+        let renew = async {
+            loop {
+                tokio::select! {
+                    () = done.notified() => break,
+                    () = tokio::time::sleep(LEASE_RENEWAL) => {
+                        if let Err(e) = self.write_json(&keys.lease, &Lease::from_now()).await {
+                            tracing::warn!(error = ?e, "renewing a finish lease failed");
+                        }
                     }
-                    let mutex = Arc::new(tokio::sync::Mutex::new(()));
-                    map.insert(key.to_owned(), Arc::downgrade(&mutex));
-                    mutex
                 }
             }
         };
-        mutex.lock_owned().await
+        tokio::join!(publish, renew).0
     }
 
-    async fn publish(&self, keys: &Keys, sha: &str, ext: Option<String>) -> Result<Finished> {
+    async fn publish(
+        &self,
+        keys: &Keys,
+        sha: &str,
+        ext: Option<String>,
+        note: Option<Note<'_>>,
+    ) -> Result<Finished> {
         let state = self
             .read_json::<SessionState>(&keys.state)
             .await?
@@ -422,6 +548,14 @@ impl Storage {
         }
         writer.commit().await.map_err(StoreError::Write)?;
 
+        let outbox = match note {
+            Some(note) => {
+                let key = outbox_key(&record.file_id);
+                self.write_bytes(&key, note(&record)).await?;
+                Some(key)
+            }
+            None => None,
+        };
         // The commit point: from here on the file is instant-uploadable and
         // finish answers it again.
         let json =
@@ -436,8 +570,10 @@ impl Storage {
         } else {
             // A racing finish published first: its record is the file.
             tracing::info!(file_id = %record.file_id, "another finish published first; dropping this copy");
-            if let Err(e) = self.backend.delete(&media).await {
-                tracing::warn!(error = %e, "removing a duplicate media object failed");
+            for key in [Some(media), outbox].into_iter().flatten() {
+                if let Err(e) = self.backend.delete(&key).await {
+                    tracing::warn!(error = %e, "removing a duplicate media object or note failed");
+                }
             }
             self.record(keys).await?.ok_or_else(|| {
                 StoreError::Read(io::Error::other("the published record vanished"))
@@ -448,6 +584,7 @@ impl Storage {
             tracing::warn!(error = %e, "removing a finished upload's parts failed");
         }
         Ok(Finished {
+            assembled: record.size,
             record,
             newly_published,
         })
@@ -532,12 +669,37 @@ impl Storage {
 
     async fn write_json<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
         let json = serde_json::to_vec(value).map_err(|e| StoreError::Write(io::Error::other(e)))?;
+        self.write_bytes(key, json).await
+    }
+
+    async fn write_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
         let write = async {
-            let mut writer = self.backend.create(key, json.len() as u64).await?;
-            writer.write(json.into()).await?;
+            let mut writer = self.backend.create(key, bytes.len() as u64).await?;
+            writer.write(bytes.into()).await?;
             writer.commit().await
         };
         write.await.map_err(StoreError::Write)
+    }
+
+    /// The published record of `sha` in `app`, if any.
+    pub async fn published(&self, app: &str, sha: &str) -> Result<Option<MediaRecord>> {
+        self.record(&Keys::new(app, sha)).await
+    }
+
+    /// The notifications in the outbox: (key, body).
+    pub async fn outbox(&self) -> io::Result<Vec<(String, Bytes)>> {
+        let mut notes = Vec::new();
+        for entry in self.backend.list(OUTBOX).await? {
+            if let Some(body) = self.backend.read(&entry.key).await? {
+                notes.push((entry.key, body));
+            }
+        }
+        Ok(notes)
+    }
+
+    /// Removes a notification from the outbox (delivered, or void).
+    pub async fn remove_note(&self, key: &str) -> io::Result<()> {
+        self.backend.delete(key).await
     }
 
     /// The stored parts that fit the plan, one per offset (the latest

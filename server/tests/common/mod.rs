@@ -312,11 +312,25 @@ impl Api {
         answer
     }
 
+    /// The value of the sample `name` (with its labels) in `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let url = format!("{}/metrics", self.base);
+        sample(&self.client.get(url).send().await.unwrap().text().await.unwrap(), name)
+    }
+
     pub async fn fetch(&self, url: &str) -> Vec<u8> {
         let response = self.client.get(url).send().await.unwrap();
         assert_eq!(response.status(), 200);
         response.bytes().await.unwrap().to_vec()
     }
+}
+
+/// The value of the sample `name` (with its labels) in a metrics text.
+pub fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
 }
 
 pub fn enc(text: &str) -> String {
