@@ -55,8 +55,24 @@ export function readWorker() {
   /** Bytes per read, reading a stream or slices; reads in flight. */
   const SIZE = { stream: 4 << 20, slices: 4 << 20 };
   const AHEAD = 2;
-  /** Bytes hashed between two progress messages, at most. */
-  const STEP = 4 << 20;
+  /**
+   * Bytes hashed in one go; then the Worker's thread gets a turn (`turn`),
+   * in which a pending stream read takes what the browser has sent so far.
+   * Chromium sends a Blob's bytes through a pipe of a few MiB that only this
+   * thread empties: hashing a whole 4 MiB buffer in one go let it fill, and
+   * the browser's reading of a disk File waited for the hashing instead of
+   * overlapping it.
+   */
+  const STEP = 1 << 20;
+  /** A task turn of this thread (no timer clamping, unlike setTimeout). */
+  const turns = new MessageChannel();
+  const waiting = [];
+  turns.port1.onmessage = () => waiting.shift()();
+  const turn = () =>
+    new Promise((resolve) => {
+      waiting.push(resolve);
+      turns.port2.postMessage(0);
+    });
 
   /** The readings in progress, by id. */
   const readings = new Map();
@@ -151,13 +167,14 @@ export function readWorker() {
         while (reads.length < reading.ahead && reading.requested < size) reads.push(read(reading));
         if (chunk.len !== chunk.want) return last(reading, { error: "NotReadableError: the file changed while it was read" });
         try {
-          hashed = hash(reading, x, h, chunk, hashed);
+          hashed = await hash(reading, x, h, chunk, hashed);
         } catch (error) {
           // The instance may be left in any state: the next reading makes
           // a new one, and this handle is not freed.
           wasm = h = undefined;
           return last(reading, { broken: describe(error) });
         }
+        if (!live(reading)) return;
         if (reading.stream) {
           if (reading.hooks.poison) new Uint8Array(chunk.buffer).fill(0xa5);
           reading.free.push(chunk.buffer);
@@ -178,10 +195,18 @@ export function readWorker() {
     }
   }
 
-  /** Hashes a chunk in steps of at most STEP bytes: the bytes hashed then. */
-  function hash(reading, x, h, chunk, hashed) {
+  /**
+   * Hashes a chunk in steps of at most STEP bytes, with a turn of the thread
+   * between two steps: the bytes hashed then (fewer if the reading ended
+   * meanwhile). One progress message per chunk.
+   */
+  async function hash(reading, x, h, chunk, hashed) {
     const bytes = new Uint8Array(chunk.buffer, 0, chunk.len);
     for (let at = 0; at < chunk.len; at += STEP) {
+      if (at) {
+        await turn();
+        if (!live(reading)) return hashed;
+      }
       const n = Math.min(STEP, chunk.len - at);
       if (faulty(reading.hooks.hashFailsAt, hashed + n)) {
         throw new WebAssembly.RuntimeError("unreachable (a fault injected by a test)");
@@ -192,8 +217,8 @@ export function readWorker() {
       new Uint8Array(x.memory.buffer, to, n).set(bytes.subarray(at, at + n));
       x.vh_update(h, n);
       hashed += n;
-      postMessage({ id: reading.id, hashed });
     }
+    postMessage({ id: reading.id, hashed });
     return hashed;
   }
 
