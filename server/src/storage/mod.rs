@@ -437,13 +437,9 @@ impl Storage {
     /// false while another finish holds it. An expired one (its holder
     /// died) is removed, to be taken at the next try.
     async fn take_lease(&self, keys: &Keys) -> Result<bool> {
-        let lease = serde_json::to_vec(&Lease::from_now())
-            .map_err(|e| StoreError::Write(io::Error::other(e)))?;
         let taken = self
-            .backend
-            .create_if_absent(&keys.lease, lease.into())
-            .await
-            .map_err(StoreError::Write)?;
+            .create_json_if_absent(&keys.lease, &Lease::from_now())
+            .await?;
         if !taken {
             if let Some(held) = self.read_json::<Lease>(&keys.lease).await? {
                 if held.expired() {
@@ -558,13 +554,7 @@ impl Storage {
         };
         // The commit point: from here on the file is instant-uploadable and
         // finish answers it again.
-        let json =
-            serde_json::to_vec(&record).map_err(|e| StoreError::Write(io::Error::other(e)))?;
-        let newly_published = self
-            .backend
-            .create_if_absent(&keys.record, json.into())
-            .await
-            .map_err(StoreError::Write)?;
+        let newly_published = self.create_json_if_absent(&keys.record, &record).await?;
         let record = if newly_published {
             record
         } else {
@@ -668,8 +658,16 @@ impl Storage {
     }
 
     async fn write_json<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
-        let json = serde_json::to_vec(value).map_err(|e| StoreError::Write(io::Error::other(e)))?;
-        self.write_bytes(key, json).await
+        self.write_bytes(key, to_json(value)?).await
+    }
+
+    /// Writes `value` at `key` unless something is there already: true when
+    /// this call created it (the commit points of records and leases).
+    async fn create_json_if_absent<T: Serialize>(&self, key: &str, value: &T) -> Result<bool> {
+        self.backend
+            .create_if_absent(key, to_json(value)?.into())
+            .await
+            .map_err(StoreError::Write)
     }
 
     async fn write_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
@@ -770,6 +768,11 @@ where
         )));
     }
     Ok(buf.freeze())
+}
+
+/// A stored JSON document's bytes.
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Write(io::Error::other(e)))
 }
 
 fn size_conflict(known: u64, asked: u64) -> StoreError {
