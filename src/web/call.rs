@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
 use super::cache::HashCache;
-use super::js::{self, ObjectBuilder};
+use super::js;
 use super::progress::report;
 use crate::error::UploadError;
 use crate::job::{Effect, Job};
@@ -23,16 +23,25 @@ use crate::transfer::{self, Target};
 #[wasm_bindgen(module = "/src/web/driver.js")]
 extern "C" {
     /// Performs `call`'s effects until it ends: a promise of its result.
-    fn drive(call: Call, blob: &Blob, stall_ms: f64, signal: Option<AbortSignal>) -> Promise;
+    /// The pass over a file of more than 4 MiB goes to the page's reading
+    /// Worker, started from `worker_code`; it hashes with `module`, this
+    /// module.
+    fn drive(
+        call: Call,
+        blob: &Blob,
+        stall_ms: f64,
+        signal: Option<AbortSignal>,
+        module: JsValue,
+        worker_code: JsValue,
+    ) -> Promise;
 }
 
 #[wasm_bindgen(module = "/src/web/read-worker.js")]
 extern "C" {
     /// The reading Worker's code (`read-worker.js`: how it reads and
     /// hashes, and the messages it takes and sends), a function the driver
-    /// starts as a Worker (one per page) for files over 4 MiB. A snippet,
-    /// not text in the module: the package's build minifies it with the
-    /// rest of the JS.
+    /// starts as a Worker (one per page). A snippet, not text in the
+    /// module: the package's build minifies it with the rest of the JS.
     #[wasm_bindgen(thread_local_v2, js_name = readWorker)]
     static READ_WORKER: JsValue;
 }
@@ -115,7 +124,8 @@ impl Call {
     /// Starts the driver: the promise of the call's result.
     pub fn start(self, blob: &Blob, stall_ms: f64) -> Promise {
         let signal = self.signal.clone();
-        drive(self, blob, stall_ms, signal)
+        let worker_code = READ_WORKER.with(JsValue::clone);
+        drive(self, blob, stall_ms, signal, wasm_bindgen::module(), worker_code)
     }
 
     fn stop(&mut self, stop: Stop) {
@@ -140,32 +150,27 @@ impl Call {
             }
         }
     }
-
-    /// A promise for the driver to wait for, then to feed to [`Call::settled`].
-    fn promise(&mut self, promise: Promise, signing: bool) -> ObjectBuilder {
-        self.signing = signing;
-        ObjectBuilder::new().set("k", AWAIT).set("p", promise)
-    }
 }
 
 #[wasm_bindgen]
 impl Call {
-    /// The next effect, as `{k, t, u, a, b, p, v, w, m}`: its kind, target,
-    /// URL, bytes `a..b` of the file (a request's body, a read), a promise
-    /// to wait for, the call's result `v` (a rejection unless `u`); for a
+    /// The next effect, as `{k, t, u, a, b, p}`: its kind, target, URL,
+    /// bytes `a..b` of the file (a request's body, a read), a promise `p`
+    /// to wait for, the call's result `p` (a rejection unless `u`); for a
     /// wait, the time `u` to poll again at (none: when something ends); for
-    /// the pass over the file, the reading Worker's script `w`, this
-    /// module `m` (the Worker hashes with it) and the part size `p` of the
-    /// parts' MD5s (0: none).
+    /// the pass over the file, the part size `p` of the parts' MD5s (0:
+    /// none).
     pub fn poll(&mut self) -> JsValue {
-        let effect = loop {
+        let (kind, target, u, range, p) = loop {
             let now = js::now();
             let promise = match self.job.poll(now) {
                 Effect::Sign => match &self.sign {
                     Some((get_signature, file_name)) => {
                         let (file_size, file_sha) = self.job.signing();
-                        let info = super::sign_info(file_name, file_size, file_sha);
-                        Some(super::call_signature(get_signature, &info).map(|p| (p, true)))
+                        Some(
+                            super::call_signature(get_signature, file_name, file_size, file_sha)
+                                .map(|p| (p, true)),
+                        )
                     }
                     None => unreachable!("only an upload signs, with getSignature"),
                 },
@@ -173,43 +178,41 @@ impl Call {
                 Effect::CacheStore(entry) => self.cached(|cache| cache.store(entry), now),
                 Effect::CacheForget => self.cached(HashCache::forget, now),
                 Effect::Hash => {
-                    break ObjectBuilder::new()
-                        .set("k", READ_ALL)
-                        .set("w", READ_WORKER.with(JsValue::clone))
-                        .set("m", wasm_bindgen::module())
-                        .set("p", self.job.part_size().unwrap_or(0) as f64)
+                    let part_size = self.job.part_size().unwrap_or(0) as f64;
+                    break (READ_ALL, HASH, JsValue::UNDEFINED, None, part_size.into());
                 }
                 Effect::Transfer(transfer::Effect::Send { target, url, body }) => {
-                    let built = ObjectBuilder::new()
-                        .set("k", SEND)
-                        .set("t", number(target))
-                        .set("u", url);
-                    break match body {
-                        Some((start, end)) => built.set("a", start as f64).set("b", end as f64),
-                        None => built,
-                    };
+                    break (SEND, number(target), url.into(), body, JsValue::UNDEFINED)
                 }
                 Effect::Transfer(transfer::Effect::Read { target, start, end }) => {
-                    break ObjectBuilder::new()
-                        .set("k", READ)
-                        .set("t", number(target))
-                        .set("a", start as f64)
-                        .set("b", end as f64)
+                    break (
+                        READ,
+                        number(target),
+                        JsValue::UNDEFINED,
+                        Some((start, end)),
+                        JsValue::UNDEFINED,
+                    )
                 }
                 Effect::Transfer(transfer::Effect::Wait { until }) => {
-                    break ObjectBuilder::new().set("k", WAIT).set("u", until)
+                    break (
+                        WAIT,
+                        0.0,
+                        until.map_or(JsValue::UNDEFINED, JsValue::from),
+                        None,
+                        JsValue::UNDEFINED,
+                    )
                 }
                 Effect::Transfer(_) => unreachable!("the job hands out requests, reads and waits"),
                 Effect::End(ended) => {
                     let (value, ok) = super::result(ended, self.signal.as_ref());
-                    break ObjectBuilder::new()
-                        .set("k", END)
-                        .set("v", value)
-                        .set("u", ok);
+                    break (END, 0.0, ok.into(), None, value);
                 }
             };
             match promise {
-                Some(Ok((promise, signing))) => break self.promise(promise, signing),
+                Some(Ok((promise, signing))) => {
+                    self.signing = signing;
+                    break (AWAIT, 0.0, JsValue::UNDEFINED, None, promise.into());
+                }
                 Some(Err(stop)) => self.stop(stop),
                 None => {}
             }
@@ -217,7 +220,8 @@ impl Call {
         while let Some(progress) = self.job.poll_progress() {
             report(self.on_progress.as_ref(), &progress);
         }
-        effect.build()
+        let (a, b) = range.map_or((None, None), |(a, b)| (Some(a as f64), Some(b as f64)));
+        js::effect(kind, target, &u, a, b, &p)
     }
 
     /// `navigator.onLine`, fed before every result.

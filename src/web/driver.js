@@ -1,12 +1,13 @@
 // Performs the I/O of one call of upload() or hashFile() for its job in the
 // module (src/web/call.rs, src/job.rs, src/transfer.rs: every decision is
 // there): polls it for the next effect, does it, and feeds back what ends.
-// Effects {k, t, u, a, b, p, v, w}: k 0 send (a GET to u, or a POST of bytes
+// Effects {k, t, u, a, b, p}: k 0 send (a GET to u, or a POST of bytes
 // a..b of the file), 1 read bytes a..b, 2 wait for promise p, 3 wait (until
-// time u, or until something ends), 4 the end (resolve with v if u, else
-// reject), 5 hash the whole file (the reading Worker's script w, the module
-// m it hashes with, the part size p of the parts' MD5s). t names the request
-// or read in what is fed back.
+// time u, or until something ends), 4 the end (resolve with p if u, else
+// reject), 5 hash the whole file (the part size p of the parts' MD5s). t
+// names the request or read in what is fed back. The pass over the file
+// hashes with `module` (this module) in the reading Worker, started from
+// `workerCode` (read-worker.js's function).
 
 const now = () => performance.now();
 /** Bytes hashed on the page in one step; files up to this size are hashed
@@ -20,7 +21,7 @@ const BUDGET = 10;
 /** The target of the pass over the whole file (src/web/call.rs). */
 const HASH = -4;
 
-export function drive(s, blob, stallMs, signal) {
+export function drive(s, blob, stallMs, signal, module, workerCode) {
   const g = globalThis;
   // Cancels each request (and the pass over the file) in flight.
   const live = new Map();
@@ -86,7 +87,7 @@ export function drive(s, blob, stallMs, signal) {
           listen("remove");
           for (const cancel of live.values()) cancel();
           s.free();
-          return settle(e.v, e.u);
+          return settle(e.p, e.u);
       }
     }
   }
@@ -181,7 +182,7 @@ export function drive(s, blob, stallMs, signal) {
   async function hash(e) {
     const hooks = g.__vodUgcUploadRead;
     try {
-      const rw = blob.size > BUFFER && !g.__vodUgcUploadNoWorker && readWorker(e.w);
+      const rw = blob.size > BUFFER && !g.__vodUgcUploadNoWorker && readWorker(workerCode);
       const digests = rw && (await inWorker(rw, e, hooks));
       if (ended) return;
       if (digests) return feed(() => s.hashed(new Uint8Array(digests)));
@@ -208,7 +209,7 @@ export function drive(s, blob, stallMs, signal) {
       live.set(HASH, close);
       rw.inboxes.set(id, (data) => (data?.hashed ? feed(() => s.sent(HASH, data.hashed)) : close(data || {})));
       if (hooks) hooks.hashedBy = "worker";
-      rw.w.postMessage({ id, blob, module: e.m, part: e.p, mode: hooks?.mode, size: hooks?.size, ahead: hooks?.ahead, hooks });
+      rw.w.postMessage({ id, blob, module, part: e.p, mode: hooks?.mode, size: hooks?.size, ahead: hooks?.ahead, hooks });
     });
   }
 
@@ -253,12 +254,12 @@ export function drive(s, blob, stallMs, signal) {
 // can be made or once it failed (then the page hashes for itself).
 let worker;
 
-function readWorker(script) {
+function readWorker(workerCode) {
   if (worker === undefined) {
     worker = null;
     try {
-      // `script` is read-worker.js's function: its source, called.
-      const w = new Worker(URL.createObjectURL(new Blob([`(${script})()`])));
+      // read-worker.js's function: its source, called.
+      const w = new Worker(URL.createObjectURL(new Blob([`(${workerCode})()`])));
       const shared = { w, inboxes: new Map(), id: 0 };
       w.onmessage = ({ data }) => shared.inboxes.get(data.id)?.(data);
       w.onerror = () => {
@@ -271,4 +272,65 @@ function readWorker(script) {
     }
   }
   return worker;
+}
+
+// Values the module hands to the page, built here: one binding each, where
+// the module would set their fields one by one (src/web/js.rs).
+
+/** An effect of `poll()` (see the top of this file). */
+export const effect = (k, t, u, a, b, p) => ({ k, t, u, a, b, p });
+
+/** upload()'s result. */
+export const uploaded = (fileId, url, fileSha, instant, resumed, rehashed, partsUploaded, partsSkipped, bytesUploaded) => ({
+  fileId,
+  url,
+  fileSha,
+  instant,
+  resumed,
+  rehashed,
+  partsUploaded,
+  partsSkipped,
+  bytesUploaded,
+});
+
+/** Calls getSignature({f, ft, fs, fileName, fileSize}): a promise of what it returns (it throws what it throws). */
+export const sign = (getSignature, f, ft, fs, fileName, fileSize) =>
+  Promise.resolve(getSignature({ f, ft, fs, fileName, fileSize }));
+
+/** Calls onProgress with its event; a callback that throws is logged, not allowed to break the upload. */
+export function progress(onProgress, stage, loaded, total, bytesPerSecond, waiting) {
+  try {
+    onProgress({ stage, loaded, total, bytesPerSecond, waiting });
+  } catch (error) {
+    console.error("vod-ugc-upload: onProgress threw; the upload goes on.", error);
+  }
+}
+
+/** The rejection of a call that failed: an Error named UgcError. */
+export function ugcError(message, code, canRetry, stage) {
+  const error = new Error(message);
+  error.name = "UgcError";
+  error.code = code;
+  error.canRetry = canRetry;
+  error.stage = stage;
+  return error;
+}
+
+/** The rejection of an aborted call: a DOMException named AbortError whose cause is the signal's reason. */
+export function abortError(signal) {
+  let error;
+  try {
+    error = new DOMException("The upload was aborted.", "AbortError");
+  } catch {
+    error = new Error("The upload was aborted.");
+    error.name = "AbortError";
+  }
+  error.cause = signal?.reason;
+  return error;
+}
+
+/** The base URL fetch resolves against: the page's, or a Worker's location; none in Node.js. */
+export function baseUrl() {
+  const base = globalThis.document?.baseURI;
+  return typeof base === "string" ? base : globalThis.location?.href;
 }

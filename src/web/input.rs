@@ -118,23 +118,20 @@ extern "C" {
 /// `"/v2/index.php"`. Where there is neither (Node.js), only an absolute URL
 /// can be fetched. What follows checks the scheme of the resolved URL.
 fn resolve_endpoint(endpoint: &str) -> Result<String, UploadError> {
-    let global = js_sys::global();
-    let base = js::get(&js::get(&global, "document"), "baseURI");
-    let base = if base.is_string() {
-        base
-    } else {
-        js::get(&js::get(&global, "location"), "href")
-    };
-    match Url::new(endpoint, &base) {
-        Ok(url) => Ok(url.href()),
-        Err(_) if base.is_string() => Err(UploadError::bad_input(message(&[
+    let base = js::base_url();
+    let base_value = base
+        .as_deref()
+        .map_or(JsValue::UNDEFINED, JsValue::from_str);
+    match (Url::new(endpoint, &base_value), base) {
+        (Ok(url), _) => Ok(url.href()),
+        (Err(_), Some(base)) => Err(UploadError::bad_input(message(&[
             "Option endpoint ",
             &json::quoted(endpoint),
             " is not a URL (resolved against ",
-            &json::quoted(&base.as_string().unwrap_or_default()),
+            &json::quoted(&base),
             ").",
         ]))),
-        Err(_) => Err(UploadError::bad_input(message(&[
+        (Err(_), None) => Err(UploadError::bad_input(message(&[
             "Option endpoint ",
             &json::quoted(endpoint),
             " is not an absolute URL, and there is no page \
