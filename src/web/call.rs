@@ -89,6 +89,22 @@ const WAIT: u32 = 3;
 const END: u32 = 4;
 const READ_ALL: u32 = 5;
 
+/// What [`Call::feed`] is fed, as `driver.js` numbers it (0: nothing, a
+/// wake): a request's answer (the status, the bytes, the `content-type`
+/// value), a request that got no answer (the error value), bytes sent
+/// (the number), a read's bytes, the pass over the file done (the digests'
+/// bytes, if the Worker hashed), a read that failed (the error value), the
+/// promise handed out settled (the value; the number 1 if fulfilled), the
+/// caller's signal aborted.
+const ON_REPLY: u32 = 1;
+const ON_FAILED: u32 = 2;
+const ON_SENT: u32 = 3;
+const ON_READ: u32 = 4;
+const ON_HASHED: u32 = 5;
+const ON_UNREADABLE: u32 = 6;
+const ON_SETTLED: u32 = 7;
+const ON_ABORT: u32 = 8;
+
 fn number(target: Target) -> f64 {
     match target {
         Target::Init => INIT,
@@ -224,31 +240,56 @@ impl Call {
         js::effect(kind, target, &u, a, b, &p)
     }
 
-    /// `navigator.onLine`, fed before every result.
-    pub fn online(&mut self, online: bool) {
+    /// Feeds what ended (`kind`, one of the `ON_*`, with its `target`,
+    /// a number, bytes and a value), or nothing (a wake), and
+    /// `navigator.onLine`, fed before every result. One entry, not one per
+    /// kind: fewer exports in the module and wrappers in its glue.
+    pub fn feed(
+        &mut self,
+        online: bool,
+        kind: u32,
+        target: f64,
+        number: f64,
+        bytes: Option<Vec<u8>>,
+        value: JsValue,
+    ) {
         self.job.set_online(online, js::now());
+        match kind {
+            ON_REPLY => {
+                let content_type = value.as_string().unwrap_or_default();
+                let body = bytes.unwrap_or_default();
+                self.answer(
+                    target,
+                    Reply::from_http(number as u16, &content_type, &body),
+                );
+            }
+            ON_FAILED => self.failed(target, value),
+            ON_SENT => self.sent(target, number),
+            ON_READ => self.read(target, &bytes.unwrap_or_default()),
+            ON_HASHED => self.hashed(bytes),
+            ON_UNREADABLE => self.job.on_unreadable(&js::describe_thrown(&value)),
+            ON_SETTLED => self.settled(value, number != 0.0),
+            ON_ABORT => self.job.abort(),
+            _ => {}
+        }
     }
+}
 
-    /// A request's answer: its status, `content-type` and body.
-    pub fn reply(&mut self, target: f64, status: u16, content_type: &str, body: &[u8]) {
-        let reply = Reply::from_http(status, content_type, body);
-        self.feed(target, reply);
-    }
-
+impl Call {
     /// A request that got no answer: `error` what it failed with, or
     /// `undefined` when no byte moved within the stall limit.
-    pub fn failed(&mut self, target: f64, error: JsValue) {
+    fn failed(&mut self, target: f64, error: JsValue) {
         let reply = if error.is_undefined() {
             Reply::Timeout
         } else {
             Reply::Network(js::describe_thrown(&error))
         };
-        self.feed(target, reply);
+        self.answer(target, reply);
     }
 
     /// Bytes of `target` done so far: of a part's body, sent; for
     /// [`HASH`], of the file, hashed by the reading Worker.
-    pub fn sent(&mut self, target: f64, sent: f64) {
+    fn sent(&mut self, target: f64, sent: f64) {
         if target == HASH {
             self.job.on_hash_progress(sent as u64, js::now());
         } else if let Some(transfer) = self.job.transfer() {
@@ -257,7 +298,7 @@ impl Call {
     }
 
     /// The bytes of a read; for [`HASH`], the next bytes of the file.
-    pub fn read(&mut self, target: f64, bytes: &[u8]) {
+    fn read(&mut self, target: f64, bytes: &[u8]) {
         if target == HASH {
             self.job.on_bytes(bytes, js::now());
         } else if let Some(transfer) = self.job.transfer() {
@@ -267,20 +308,15 @@ impl Call {
 
     /// The whole file was read ([`HASH`]); hashed by the reading Worker,
     /// with these `digests` (the SHA-1, then the parts' MD5s).
-    pub fn hashed(&mut self, digests: Option<Vec<u8>>) {
+    fn hashed(&mut self, digests: Option<Vec<u8>>) {
         match digests {
             Some(digests) => self.job.on_digests(&digests, js_sys::Date::now()),
             None => self.job.on_hashed(js_sys::Date::now()),
         }
     }
 
-    /// A read failed with `error`.
-    pub fn unreadable(&mut self, error: JsValue) {
-        self.job.on_unreadable(&js::describe_thrown(&error));
-    }
-
     /// What the promise handed out settled with (`ok`: fulfilled).
-    pub fn settled(&mut self, value: JsValue, ok: bool) {
+    fn settled(&mut self, value: JsValue, ok: bool) {
         if !std::mem::take(&mut self.signing) {
             let hashes = self.cache.as_ref().and_then(|cache| cache.hashes(&value));
             return self.job.on_cache(hashes, js::now());
@@ -291,14 +327,8 @@ impl Call {
         }
     }
 
-    /// The caller's signal aborted.
-    pub fn abort(&mut self) {
-        self.job.abort();
-    }
-}
-
-impl Call {
-    fn feed(&mut self, target: f64, reply: Reply) {
+    /// A request's answer.
+    fn answer(&mut self, target: f64, reply: Reply) {
         if let Some(transfer) = self.job.transfer() {
             transfer.on_reply(self::target(target), reply, js::now());
         }

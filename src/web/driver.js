@@ -8,6 +8,8 @@
 // names the request or read in what is fed back. The pass over the file
 // hashes with `module` (this module) in the reading Worker, started from
 // `workerCode` (read-worker.js's function).
+// What is fed back: s.feed(online, kind, t, n, bytes, v), kinds numbered as
+// ON_* in src/web/call.rs.
 
 const now = () => performance.now();
 /** Bytes hashed on the page in one step; files up to this size are hashed
@@ -20,6 +22,16 @@ const AHEAD = 2;
 const BUDGET = 10;
 /** The target of the pass over the whole file (src/web/call.rs). */
 const HASH = -4;
+/** What is fed back (src/web/call.rs, ON_*). */
+const WAKE = 0;
+const REPLY = 1;
+const FAILED = 2;
+const SENT = 3;
+const READ = 4;
+const HASHED = 5;
+const UNREADABLE = 6;
+const SETTLED = 7;
+const ABORT = 8;
 
 export function drive(s, blob, stallMs, signal, module, workerCode) {
   const g = globalThis;
@@ -31,20 +43,19 @@ export function drive(s, blob, stallMs, signal, module, workerCode) {
   // Feeds one result (or nothing: a wake), then starts what follows. A
   // callback of the page run from a poll (onProgress, getSignature) that
   // aborts comes back here: that waits for the poll to return.
-  const feed = (f) => {
+  const feed = (kind, t, n, bytes, v) => {
     if (ended) return;
-    if (busy) return queueMicrotask(() => feed(f));
+    if (busy) return queueMicrotask(() => feed(kind, t, n, bytes, v));
     busy = true;
     try {
-      s.online(g.navigator?.onLine !== false);
-      f();
+      s.feed(g.navigator?.onLine !== false, kind, t, n, bytes, v);
       step();
     } finally {
       busy = false;
     }
   };
-  const wake = () => feed(() => {});
-  const abort = () => feed(() => s.abort());
+  const wake = () => feed(WAKE);
+  const abort = () => feed(ABORT);
   const listen = (on) => {
     signal?.[on + "EventListener"]("abort", abort);
     if (g.addEventListener) for (const name of ["online", "offline"]) g[on + "EventListener"](name, wake);
@@ -66,14 +77,14 @@ export function drive(s, blob, stallMs, signal, module, workerCode) {
             .slice(e.a, e.b)
             .arrayBuffer()
             .then(
-              (buffer) => feed(() => s.read(t, new Uint8Array(buffer))),
-              (error) => feed(() => s.unreadable(error)),
+              (buffer) => feed(READ, t, 0, new Uint8Array(buffer)),
+              (error) => feed(UNREADABLE, 0, 0, undefined, error),
             );
           break;
         case 2:
           e.p.then(
-            (value) => feed(() => s.settled(value, true)),
-            (error) => feed(() => s.settled(error, false)),
+            (value) => feed(SETTLED, 0, 1, undefined, value),
+            (error) => feed(SETTLED, 0, 0, undefined, error),
           );
           break;
         case 3:
@@ -92,8 +103,8 @@ export function drive(s, blob, stallMs, signal, module, workerCode) {
     }
   }
 
-  // Ends request t with f's result, unless it was cancelled.
-  const done = (t, f) => live.delete(t) && feed(f);
+  // Ends request t with this result, unless it was cancelled.
+  const done = (t, kind, n, bytes, v) => live.delete(t) && feed(kind, t, n, bytes, v);
 
   // The stall limit of a request: `stalled` runs once no byte moved, either
   // way, for stallMs; kick() says some did.
@@ -124,9 +135,9 @@ export function drive(s, blob, stallMs, signal, module, workerCode) {
       const response = await fetch(url, { method, body, signal: controller.signal });
       dog.kick();
       const bytes = new Uint8Array(await response.arrayBuffer());
-      done(t, () => s.reply(t, response.status, response.headers.get("content-type") ?? "", bytes));
+      done(t, REPLY, response.status, bytes, response.headers.get("content-type") ?? "");
     } catch (error) {
-      done(t, () => s.failed(t, stalled ? undefined : error));
+      done(t, FAILED, 0, undefined, stalled ? undefined : error);
     } finally {
       dog.stop();
     }
@@ -150,27 +161,24 @@ export function drive(s, blob, stallMs, signal, module, workerCode) {
       x.responseType = "arraybuffer";
       x.upload.onprogress = (event) => {
         dog.kick();
-        feed(() => s.sent(t, event.loaded));
+        feed(SENT, t, event.loaded);
       };
       x.onreadystatechange = x.onprogress = () => dog.kick();
       x.onloadend = () => {
         quiet();
-        done(t, () =>
-          x.status
-            ? s.reply(t, x.status, x.getResponseHeader("content-type") ?? "", new Uint8Array(x.response ?? 0))
-            : s.failed(t, "XMLHttpRequest failed (network error)"),
-        );
+        if (x.status) done(t, REPLY, x.status, new Uint8Array(x.response ?? 0), x.getResponseHeader("content-type") ?? "");
+        else done(t, FAILED, 0, undefined, "XMLHttpRequest failed (network error)");
       };
       dog = watchdog(() => {
         quiet();
         x.abort();
-        done(t, () => s.failed(t, undefined));
+        done(t, FAILED);
       });
       x.send(body);
     } catch (error) {
       // It could not start: a network failure, as fetch would say.
       quiet();
-      done(t, () => s.failed(t, error));
+      done(t, FAILED, 0, undefined, error);
     }
   }
 
@@ -185,12 +193,12 @@ export function drive(s, blob, stallMs, signal, module, workerCode) {
       const rw = blob.size > BUFFER && !g.__vodUgcUploadNoWorker && readWorker(workerCode);
       const digests = rw && (await inWorker(rw, e, hooks));
       if (ended) return;
-      if (digests) return feed(() => s.hashed(new Uint8Array(digests)));
+      if (digests) return feed(HASHED, 0, 0, new Uint8Array(digests));
       if (hooks) hooks.hashedBy = "page";
       await onPage();
-      if (!ended) feed(() => s.hashed());
+      if (!ended) feed(HASHED);
     } catch (error) {
-      feed(() => s.unreadable(error));
+      feed(UNREADABLE, 0, 0, undefined, error);
     }
   }
 
@@ -207,7 +215,7 @@ export function drive(s, blob, stallMs, signal, module, workerCode) {
         else resolve(data?.digests);
       };
       live.set(HASH, close);
-      rw.inboxes.set(id, (data) => (data?.hashed ? feed(() => s.sent(HASH, data.hashed)) : close(data || {})));
+      rw.inboxes.set(id, (data) => (data?.hashed ? feed(SENT, HASH, data.hashed) : close(data || {})));
       if (hooks) hooks.hashedBy = "worker";
       rw.w.postMessage({ id, blob, module, part: e.p, mode: hooks?.mode, size: hooks?.size, ahead: hooks?.ahead, hooks });
     });
@@ -237,7 +245,7 @@ export function drive(s, blob, stallMs, signal, module, workerCode) {
           resumed = now();
         }
         const bytes = new Uint8Array(buffer, at, Math.min(BUFFER, want - at));
-        feed(() => s.read(HASH, bytes));
+        feed(READ, HASH, 0, bytes);
       }
       delivered += want;
     }
