@@ -42,8 +42,10 @@ extern "C" {
     /// hashes, and the messages it takes and sends), a function the driver
     /// starts as a Worker (one per page). A snippet, not text in the
     /// module: the package's build minifies it with the rest of the JS.
-    #[wasm_bindgen(thread_local_v2, js_name = readWorker)]
-    static READ_WORKER: JsValue;
+    /// Handed to the driver through the module, since wasm-bindgen ships
+    /// only the snippets the module imports from.
+    #[wasm_bindgen(js_name = readWorkerCode)]
+    fn read_worker_code() -> JsValue;
 }
 
 /// Why a call stopped without a result.
@@ -140,8 +142,7 @@ impl Call {
     /// Starts the driver: the promise of the call's result.
     pub fn start(self, blob: &Blob, stall_ms: f64) -> Promise {
         let signal = self.signal.clone();
-        let worker_code = READ_WORKER.with(JsValue::clone);
-        drive(self, blob, stall_ms, signal, wasm_bindgen::module(), worker_code)
+        drive(self, blob, stall_ms, signal, wasm_bindgen::module(), read_worker_code())
     }
 
     fn stop(&mut self, stop: Stop) {
