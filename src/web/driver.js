@@ -342,3 +342,46 @@ export function baseUrl() {
   const base = globalThis.document?.baseURI;
   return typeof base === "string" ? base : globalThis.location?.href;
 }
+
+/** `url` resolved as fetch would, or undefined if it is not a URL. */
+export function resolveUrl(url) {
+  try {
+    return new URL(url, baseUrl()).href;
+  } catch {
+    // undefined: not a URL
+  }
+}
+
+/** `value[key]` if it is a string (undefined where value is not an object). */
+function text(value, key) {
+  try {
+    const field = Reflect.get(value, key);
+    return typeof field === "string" ? field : undefined;
+  } catch {
+    // undefined: not an object, or a getter that threw
+  }
+}
+
+/** A short text for a thrown value: `Name: message`, or its string form. */
+export function describe(value) {
+  const name = text(value, "name");
+  const message = text(value, "message");
+  if (name !== undefined) return message ? `${name}: ${message}` : name;
+  return message ?? String(value);
+}
+
+/** A short name for the kind of a value, for messages: "a string", "null", "a Date", ... */
+export function kindOf(value) {
+  if (value === undefined || value === null) return String(value);
+  if (typeof value === "string") return "a string";
+  if (typeof value === "number") return "a number";
+  if (typeof value === "function") return "a function";
+  let constructor;
+  try {
+    constructor = Reflect.get(value, "constructor");
+  } catch {
+    // not an object
+  }
+  const name = text(constructor, "name");
+  return name ? `a ${name}` : "an object";
+}

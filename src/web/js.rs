@@ -8,8 +8,6 @@ use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
-use crate::error::message;
-
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
@@ -83,21 +81,24 @@ extern "C" {
     /// or, in a Worker, its `location`; none in Node.js.
     #[wasm_bindgen(js_name = baseUrl)]
     pub fn base_url() -> Option<String>;
+
+    /// `url` resolved against [`base_url`] as `fetch` would (the WHATWG
+    /// `URL`), or none if it is not a URL there.
+    #[wasm_bindgen(js_name = resolveUrl)]
+    pub fn resolve_url(url: &str) -> Option<String>;
+
+    /// A short text for a thrown JavaScript value: `Name: message`, or its
+    /// string form.
+    #[wasm_bindgen(js_name = describe)]
+    pub fn describe_thrown(value: &JsValue) -> String;
+
+    /// A short name for the kind of a JavaScript value, for messages: `a
+    /// string`, `null`, `a Date`, ...
+    #[wasm_bindgen(js_name = kindOf)]
+    pub fn kind_of(value: &JsValue) -> String;
 }
 
 /// `value[name]`, or `undefined` when `value` is not an object.
 pub fn get(value: &JsValue, name: &str) -> JsValue {
     Reflect::get(value, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
-
-/// A short text for a thrown JavaScript value: `Name: message`, or its string form.
-pub fn describe_thrown(value: &JsValue) -> String {
-    let name = get(value, "name").as_string();
-    let text = get(value, "message").as_string();
-    match (name, text) {
-        (Some(name), Some(text)) if !text.is_empty() => message(&[&name, ": ", &text]),
-        (Some(name), _) => name,
-        (None, Some(text)) => text,
-        (None, None) => to_js_string(value),
-    }
 }
