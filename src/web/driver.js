@@ -352,14 +352,19 @@ export function resolveUrl(url) {
   }
 }
 
-/** `value[key]` if it is a string (undefined where value is not an object). */
-function text(value, key) {
+/** `value[key]`, or undefined where value is not an object (or a getter throws). */
+function field(value, key) {
   try {
-    const field = Reflect.get(value, key);
-    return typeof field === "string" ? field : undefined;
+    return Reflect.get(value, key);
   } catch {
-    // undefined: not an object, or a getter that threw
+    // undefined
   }
+}
+
+/** `value[key]` if it is a string. */
+function text(value, key) {
+  const found = field(value, key);
+  return typeof found === "string" ? found : undefined;
 }
 
 /** A short text for a thrown value: `Name: message`, or its string form. */
@@ -376,12 +381,15 @@ export function kindOf(value) {
   if (typeof value === "string") return "a string";
   if (typeof value === "number") return "a number";
   if (typeof value === "function") return "a function";
-  let constructor;
-  try {
-    constructor = Reflect.get(value, "constructor");
-  } catch {
-    // not an object
-  }
-  const name = text(constructor, "name");
+  const name = text(field(value, "constructor"), "name");
   return name ? `a ${name}` : "an object";
+}
+
+/**
+ * The first own key of the options object not among `known` (names joined
+ * by ", ") whose value is not undefined or null: a typo.
+ */
+export function unknownOption(options, known) {
+  const names = known.split(", ");
+  return Object.keys(options).find((key) => !names.includes(key) && field(options, key) != null);
 }

@@ -2,7 +2,7 @@
 //! object. Every problem is bad input (-20001) with a message naming the
 //! option and what it should be.
 
-use js_sys::{Function, Object};
+use js_sys::Function;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortSignal, Blob, File};
 
@@ -139,19 +139,17 @@ pub fn hash_options(value: &JsValue) -> Result<Option<Function>, UploadError> {
 
 /// Refuses unknown option names: a typo must not pass silently.
 fn check_names(value: &JsValue, known: &[&str]) -> Result<(), UploadError> {
-    for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
-        let key = key.as_string().unwrap_or_default();
-        if !known.contains(&key.as_str()) && present(value, &key).is_some() {
-            return Err(UploadError::bad_input(message(&[
-                "Unknown option ",
-                &json::quoted(&key),
-                "; the options are ",
-                &list(known),
-                ".",
-            ])));
-        }
+    let known = list(known);
+    match js::unknown_option(value, &known) {
+        Some(key) => Err(UploadError::bad_input(message(&[
+            "Unknown option ",
+            &json::quoted(&key),
+            "; the options are ",
+            &known,
+            ".",
+        ]))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// `a, b, c`: the names a message lists.

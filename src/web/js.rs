@@ -92,6 +92,11 @@ extern "C" {
     #[wasm_bindgen(js_name = describe)]
     pub fn describe_thrown(value: &JsValue) -> String;
 
+    /// The first own key of `options` that is not among `known` (names
+    /// joined by `", "`) and whose value is not `undefined` or `null`.
+    #[wasm_bindgen(js_name = unknownOption)]
+    pub fn unknown_option(options: &JsValue, known: &str) -> Option<String>;
+
     /// A short name for the kind of a JavaScript value, for messages: `a
     /// string`, `null`, `a Date`, ...
     #[wasm_bindgen(js_name = kindOf)]
