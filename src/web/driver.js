@@ -353,7 +353,7 @@ export function resolveUrl(url) {
 }
 
 /** `value[key]`, or undefined where value is not an object (or a getter throws). */
-function field(value, key) {
+export function field(value, key) {
   try {
     return Reflect.get(value, key);
   } catch {

@@ -4,7 +4,7 @@
 //! page: one binding each, where building them here would take a binding
 //! call per field (issue 13: the module's size).
 
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
@@ -92,6 +92,11 @@ extern "C" {
     #[wasm_bindgen(js_name = describe)]
     pub fn describe_thrown(value: &JsValue) -> String;
 
+    /// `value[name]`, or `undefined` when `value` is not an object (or a
+    /// getter throws).
+    #[wasm_bindgen(js_name = field)]
+    pub fn get(value: &JsValue, name: &str) -> JsValue;
+
     /// The first own key of `options` that is not among `known` (names
     /// joined by `", "`) and whose value is not `undefined` or `null`.
     #[wasm_bindgen(js_name = unknownOption)]
@@ -101,9 +106,4 @@ extern "C" {
     /// string`, `null`, `a Date`, ...
     #[wasm_bindgen(js_name = kindOf)]
     pub fn kind_of(value: &JsValue) -> String;
-}
-
-/// `value[name]`, or `undefined` when `value` is not an object.
-pub fn get(value: &JsValue, name: &str) -> JsValue {
-    Reflect::get(value, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
