@@ -90,14 +90,16 @@ const AWAIT: u32 = 2;
 const WAIT: u32 = 3;
 const END: u32 = 4;
 const READ_ALL: u32 = 5;
+const SIGN: u32 = 6;
 
 /// What [`Call::feed`] is fed, as `driver.js` numbers it (0: nothing, a
 /// wake): a request's answer (the status, the bytes, the `content-type`
 /// value), a request that got no answer (the error value), bytes sent
 /// (the number), a read's bytes, the pass over the file done (the digests'
 /// bytes, if the Worker hashed), a read that failed (the error value), the
-/// promise handed out settled (the value; the number 1 if fulfilled), the
-/// caller's signal aborted.
+/// promise handed out settled (the value; the number says how: rejected
+/// (0), `FULFILLED`, or `THREW` when `getSignature` threw), the caller's
+/// signal aborted.
 const ON_REPLY: u32 = 1;
 const ON_FAILED: u32 = 2;
 const ON_SENT: u32 = 3;
@@ -106,6 +108,10 @@ const ON_HASHED: u32 = 5;
 const ON_UNREADABLE: u32 = 6;
 const ON_SETTLED: u32 = 7;
 const ON_ABORT: u32 = 8;
+
+/// How a promise settled, beside rejected (0).
+const FULFILLED: f64 = 1.0;
+const THREW: f64 = 2.0;
 
 fn number(target: Target) -> f64 {
     match target {
@@ -142,7 +148,14 @@ impl Call {
     /// Starts the driver: the promise of the call's result.
     pub fn start(self, blob: &Blob, stall_ms: f64) -> Promise {
         let signal = self.signal.clone();
-        drive(self, blob, stall_ms, signal, wasm_bindgen::module(), read_worker_code())
+        drive(
+            self,
+            blob,
+            stall_ms,
+            signal,
+            wasm_bindgen::module(),
+            read_worker_code(),
+        )
     }
 
     fn stop(&mut self, stop: Stop) {
@@ -176,7 +189,8 @@ impl Call {
     /// to wait for, the call's result `p` (a rejection unless `u`); for a
     /// wait, the time `u` to poll again at (none: when something ends); for
     /// the pass over the file, the part size `p` of the parts' MD5s (0:
-    /// none).
+    /// none); to sign, `getSignature` `p` to call with `u`, then to wait
+    /// for what it returns.
     pub fn poll(&mut self) -> JsValue {
         let (kind, target, u, range, p) = loop {
             let now = js::now();
@@ -184,10 +198,9 @@ impl Call {
                 Effect::Sign => match &self.sign {
                     Some((get_signature, file_name)) => {
                         let (file_size, file_sha) = self.job.signing();
-                        Some(
-                            super::call_signature(get_signature, file_name, file_size, file_sha)
-                                .map(|p| (p, true)),
-                        )
+                        let info = super::sign_info(file_name, file_size, file_sha);
+                        self.signing = true;
+                        break (SIGN, 0.0, info, None, get_signature.into());
                     }
                     None => unreachable!("only an upload signs, with getSignature"),
                 },
@@ -269,7 +282,7 @@ impl Call {
             ON_READ => self.read(target, &bytes.unwrap_or_default()),
             ON_HASHED => self.hashed(bytes),
             ON_UNREADABLE => self.job.on_unreadable(&js::describe_thrown(&value)),
-            ON_SETTLED => self.settled(value, number != 0.0),
+            ON_SETTLED => self.settled(value, number),
             ON_ABORT => self.job.abort(),
             _ => {}
         }
@@ -316,13 +329,19 @@ impl Call {
         }
     }
 
-    /// What the promise handed out settled with (`ok`: fulfilled).
-    fn settled(&mut self, value: JsValue, ok: bool) {
+    /// What the promise handed out settled with (`how`: rejected (0),
+    /// [`FULFILLED`], or for `getSignature`, [`THREW`]).
+    fn settled(&mut self, value: JsValue, how: f64) {
         if !std::mem::take(&mut self.signing) {
             let hashes = self.cache.as_ref().and_then(|cache| cache.hashes(&value));
             return self.job.on_cache(hashes, js::now());
         }
-        match super::signature_of(if ok { Ok(value) } else { Err(value) }) {
+        let settled = match how {
+            FULFILLED => Ok(value),
+            THREW => Err(("threw ", value)),
+            _ => Err(("rejected with ", value)),
+        };
+        match super::signature_of(settled) {
             Ok(signature) => self.job.on_signature(signature, js::now()),
             Err(stop) => self.stop(stop),
         }

@@ -4,7 +4,8 @@
 // Effects {k, t, u, a, b, p}: k 0 send (a GET to u, or a POST of bytes
 // a..b of the file), 1 read bytes a..b, 2 wait for promise p, 3 wait (until
 // time u, or until something ends), 4 the end (resolve with p if u, else
-// reject), 5 hash the whole file (the part size p of the parts' MD5s). t
+// reject), 5 hash the whole file (the part size p of the parts' MD5s), 6
+// call getSignature p with u, then wait for what it returns. t
 // names the request or read in what is fed back. The pass over the file
 // hashes with `module` (this module) in the reading Worker, started from
 // `workerCode` (read-worker.js's function).
@@ -32,6 +33,10 @@ const HASHED = 5;
 const UNREADABLE = 6;
 const SETTLED = 7;
 const ABORT = 8;
+/** How a promise settled (src/web/call.rs). */
+const REJECTED = 0;
+const FULFILLED = 1;
+const THREW = 2;
 
 export function drive(s, blob, stallMs, signal, module, workerCode) {
   const g = globalThis;
@@ -82,10 +87,15 @@ export function drive(s, blob, stallMs, signal, module, workerCode) {
             );
           break;
         case 2:
-          e.p.then(
-            (value) => feed(SETTLED, 0, 1, undefined, value),
-            (error) => feed(SETTLED, 0, 0, undefined, error),
-          );
+          wait(e.p);
+          break;
+        case 6:
+          try {
+            const getSignature = e.p;
+            wait(Promise.resolve(getSignature(e.u)));
+          } catch (error) {
+            feed(SETTLED, 0, THREW, undefined, error);
+          }
           break;
         case 3:
           if (e.u !== undefined) timer = setTimeout(wake, e.u - now());
@@ -102,6 +112,13 @@ export function drive(s, blob, stallMs, signal, module, workerCode) {
       }
     }
   }
+
+  // Feeds what promise p settles with.
+  const wait = (p) =>
+    p.then(
+      (value) => feed(SETTLED, 0, FULFILLED, undefined, value),
+      (error) => feed(SETTLED, 0, REJECTED, undefined, error),
+    );
 
   // Ends request t with this result, unless it was cancelled.
   const done = (t, kind, n, bytes, v) => live.delete(t) && feed(kind, t, n, bytes, v);
@@ -301,9 +318,8 @@ export const uploaded = (fileId, url, fileSha, instant, resumed, rehashed, parts
   bytesUploaded,
 });
 
-/** Calls getSignature({f, ft, fs, fileName, fileSize}): a promise of what it returns (it throws what it throws). */
-export const sign = (getSignature, f, ft, fs, fileName, fileSize) =>
-  Promise.resolve(getSignature({ f, ft, fs, fileName, fileSize }));
+/** What getSignature is called with. */
+export const signInfo = (f, ft, fs, fileName, fileSize) => ({ f, ft, fs, fileName, fileSize });
 
 /** Calls onProgress with its event; a callback that throws is logged, not allowed to break the upload. */
 export function progress(onProgress, stage, loaded, total, bytesPerSecond, waiting) {

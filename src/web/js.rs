@@ -4,7 +4,7 @@
 //! page: one binding each, where building them here would take a binding
 //! call per field (issue 13: the module's size).
 
-use js_sys::{Function, Promise};
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
@@ -46,17 +46,9 @@ extern "C" {
         bytes_uploaded: f64,
     ) -> JsValue;
 
-    /// Calls `getSignature({f, ft, fs, fileName, fileSize})`: the promise
-    /// of what it returns, or what it threw.
-    #[wasm_bindgen(catch)]
-    pub fn sign(
-        get_signature: &Function,
-        f: &str,
-        ft: &str,
-        fs: &str,
-        file_name: &str,
-        file_size: f64,
-    ) -> Result<Promise, JsValue>;
+    /// What `getSignature` is called with: `{f, ft, fs, fileName, fileSize}`.
+    #[wasm_bindgen(js_name = signInfo)]
+    pub fn sign_info(f: &str, ft: &str, fs: &str, file_name: &str, file_size: f64) -> JsValue;
 
     /// Calls `onProgress({stage, loaded, total, bytesPerSecond, waiting})`;
     /// a callback that throws is logged, the upload goes on.

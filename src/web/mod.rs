@@ -89,31 +89,16 @@ fn result(ended: Ended, signal: Option<&web_sys::AbortSignal>) -> (JsValue, bool
     (value, true)
 }
 
-/// Calls `getSignature({f, ft, fs, fileName, fileSize})`: the promise of
-/// what it returns.
-fn call_signature(
-    get_signature: &js_sys::Function,
-    file_name: &str,
-    file_size: u64,
-    file_sha: &str,
-) -> Result<Promise, Stop> {
+/// What `getSignature` is called with: `{f, ft, fs, fileName, fileSize}`.
+fn sign_info(file_name: &str, file_size: u64, file_sha: &str) -> JsValue {
     let (f, ft) = split_file_name(file_name);
-    js::sign(
-        get_signature,
-        &f,
-        &ft,
-        file_sha,
-        file_name,
-        file_size as f64,
-    )
-    .map_err(|e| signature_failed(message(&["threw ", &js::describe_thrown(&e)]), true))
+    js::sign_info(&f, &ft, file_sha, file_name, file_size as f64)
 }
 
 /// The signature from what `getSignature`'s promise settled with.
-fn signature_of(settled: Result<JsValue, JsValue>) -> Result<String, Stop> {
-    let value = settled.map_err(|e| {
-        signature_failed(message(&["rejected with ", &js::describe_thrown(&e)]), true)
-    })?;
+fn signature_of(settled: Result<JsValue, (&str, JsValue)>) -> Result<String, Stop> {
+    let value = settled
+        .map_err(|(how, e)| signature_failed(message(&[how, &js::describe_thrown(&e)]), true))?;
     match value.as_string() {
         Some(signature) if !signature.trim().is_empty() => Ok(signature.trim().to_owned()),
         Some(_) => Err(signature_failed("returned an empty string".into(), false)),
