@@ -2,7 +2,8 @@
 // Turns wasm-pack's output in pkg/ into the npm package apps install
 // (run by scripts/build.sh right after wasm-pack; tests/consumers check it):
 //
-//   vod_ugc_upload_bg.js, .d.ts   wasm-bindgen's glue (wasm-pack's vod_ugc_upload.js, renamed; its init only instantiates)
+//   vod_ugc_upload_bg.js, .d.ts   wasm-bindgen's glue (wasm-pack's vod_ugc_upload.js, renamed; its init only instantiates;
+//                                 the module's imports renamed a, b, ... here and in the .wasm)
 //   vod_ugc_upload.js             entry for browsers and bundlers: loads the .wasm on first use
 //   vod_ugc_upload_node.js        entry for Node.js (the "node" condition): the .wasm from disk
 //   vod_ugc_upload_load.js        the shared, memoised load and the engine check
