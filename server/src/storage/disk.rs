@@ -288,7 +288,7 @@ pub(super) fn write_at(file: &File, data: &[u8], offset: u64) -> io::Result<()> 
 }
 
 #[cfg(target_os = "linux")]
-mod direct {
+pub(super) mod direct {
     use std::fs::File;
     use std::io;
     use std::os::fd::AsRawFd;
