@@ -209,43 +209,55 @@ fn i<W: Word>(b: W, c: W, d: W) -> W {
     c.xor(b.or(d.not()))
 }
 
-/// The 64 steps of one block, on one word or on lanes.
+/// The 64 steps' constants, `floor(abs(sin(t + 1)) * 2^32)`.
+const K: [u32; 64] = [
+    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+    0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+    0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+    0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+    0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
+];
+
+/// The 64 steps of one block, on lanes.
+///
+/// Rolled for size (the module is for the browser): each round of 16 steps
+/// is a loop of 4 iterations of 4 steps. Within a round the rotations repeat
+/// every 4 steps and the variables' roles cycle every 4, so they stay
+/// constants of the loop's body; only the constant `K[t]` and the message
+/// word vary, the word's index a formula of the step `t` (RFC 1321's
+/// `(1 + 5i) % 16`, `(5 + 3i) % 16` and `7i % 16` for step `i` of rounds 2
+/// to 4, written in `t = 16r + i`, since 16 divides `5 * 16`, `3 * 32` and
+/// `7 * 48`).
 #[inline(always)]
 fn rounds<W: Word>(state: &mut [W; 4], m: &[W; 16]) {
     let [mut a, mut b, mut c, mut d] = *state;
     macro_rules! step {
-        ($f:ident, $a:ident, $b:ident, $c:ident, $d:ident, $k:expr, $t:expr, $l:literal, $r:literal) => {
+        ($f:ident, $a:ident, $b:ident, $c:ident, $d:ident, $t:expr, $word:expr, $l:literal, $r:literal) => {
+            let t: usize = $t;
             $a = $a
-                .add(m[$k].add(W::splat($t)))
+                .add(m[$word(t) % 16].add(W::splat(K[t])))
                 .add($f($b, $c, $d))
                 .rotl::<$l, $r>()
                 .add($b);
         };
     }
-    macro_rules! four {
-        ($f:ident, $k:expr, [$s0:literal $r0:literal $s1:literal $r1:literal $s2:literal $r2:literal $s3:literal $r3:literal], $t:expr) => {
-            step!($f, a, b, c, d, $k[0], $t[0], $s0, $r0);
-            step!($f, d, a, b, c, $k[1], $t[1], $s1, $r1);
-            step!($f, c, d, a, b, $k[2], $t[2], $s2, $r2);
-            step!($f, b, c, d, a, $k[3], $t[3], $s3, $r3);
+    macro_rules! round {
+        ($f:ident, $first:literal, $word:expr, [$s0:literal $r0:literal $s1:literal $r1:literal $s2:literal $r2:literal $s3:literal $r3:literal]) => {
+            for t in ($first..$first + 16).step_by(4) {
+                step!($f, a, b, c, d, t, $word, $s0, $r0);
+                step!($f, d, a, b, c, t + 1, $word, $s1, $r1);
+                step!($f, c, d, a, b, t + 2, $word, $s2, $r2);
+                step!($f, b, c, d, a, t + 3, $word, $s3, $r3);
+            }
         };
     }
-    four!(f, [0, 1, 2, 3], [7 25 12 20 17 15 22 10], [0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee]);
-    four!(f, [4, 5, 6, 7], [7 25 12 20 17 15 22 10], [0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501]);
-    four!(f, [8, 9, 10, 11], [7 25 12 20 17 15 22 10], [0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be]);
-    four!(f, [12, 13, 14, 15], [7 25 12 20 17 15 22 10], [0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821]);
-    four!(g, [1, 6, 11, 0], [5 27 9 23 14 18 20 12], [0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa]);
-    four!(g, [5, 10, 15, 4], [5 27 9 23 14 18 20 12], [0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8]);
-    four!(g, [9, 14, 3, 8], [5 27 9 23 14 18 20 12], [0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed]);
-    four!(g, [13, 2, 7, 12], [5 27 9 23 14 18 20 12], [0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a]);
-    four!(h, [5, 8, 11, 14], [4 28 11 21 16 16 23 9], [0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c]);
-    four!(h, [1, 4, 7, 10], [4 28 11 21 16 16 23 9], [0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70]);
-    four!(h, [13, 0, 3, 6], [4 28 11 21 16 16 23 9], [0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05]);
-    four!(h, [9, 12, 15, 2], [4 28 11 21 16 16 23 9], [0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665]);
-    four!(i, [0, 7, 14, 5], [6 26 10 22 15 17 21 11], [0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039]);
-    four!(i, [12, 3, 10, 1], [6 26 10 22 15 17 21 11], [0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1]);
-    four!(i, [8, 15, 6, 13], [6 26 10 22 15 17 21 11], [0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1]);
-    four!(i, [4, 11, 2, 9], [6 26 10 22 15 17 21 11], [0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391]);
+    round!(f, 0, |t| t, [7 25 12 20 17 15 22 10]);
+    round!(g, 16, |t| 5 * t + 1, [5 27 9 23 14 18 20 12]);
+    round!(h, 32, |t| 3 * t + 5, [4 28 11 21 16 16 23 9]);
+    round!(i, 48, |t| 7 * t, [6 26 10 22 15 17 21 11]);
     state[0] = state[0].add(a);
     state[1] = state[1].add(b);
     state[2] = state[2].add(c);
