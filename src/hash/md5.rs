@@ -7,20 +7,18 @@
 //! price of one. That is how the upload computes the parts' MD5s while it
 //! reads the file for its SHA-1 (see [`crate::hash::parts`]).
 
+use super::block::{Blocks, BLOCK_LEN};
 use super::lanes::{Lanes, Quad, Word};
 
 /// Bytes in a digest.
 pub const DIGEST_LEN: usize = 16;
-const BLOCK_LEN: usize = 64;
 const INIT: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
 
 /// A MD5 computation in progress.
 #[derive(Clone)]
 pub struct Md5 {
     state: [u32; 4],
-    len: u64,
-    buffer: [u8; BLOCK_LEN],
-    buffered: usize,
+    blocks: Blocks,
 }
 
 impl Default for Md5 {
@@ -33,9 +31,7 @@ impl Md5 {
     pub const fn new() -> Md5 {
         Md5 {
             state: INIT,
-            len: 0,
-            buffer: [0; BLOCK_LEN],
-            buffered: 0,
+            blocks: Blocks::new(),
         }
     }
 
@@ -46,70 +42,32 @@ impl Md5 {
         hasher.finalize()
     }
 
-    pub fn update(&mut self, mut data: &[u8]) {
-        self.len = self.len.wrapping_add(data.len() as u64);
-        if self.buffered > 0 {
-            let take = (BLOCK_LEN - self.buffered).min(data.len());
-            self.buffer[self.buffered..self.buffered + take].copy_from_slice(&data[..take]);
-            self.buffered += take;
-            data = &data[take..];
-            if self.buffered < BLOCK_LEN {
-                return;
-            }
-            compress(&mut self.state, &self.buffer);
-            self.buffered = 0;
+    pub fn update(&mut self, data: &[u8]) {
+        let state = &mut self.state;
+        self.blocks
+            .update(data, &mut |blocks| compress(state, blocks));
+    }
+
+    pub fn finalize(mut self) -> [u8; DIGEST_LEN] {
+        let (tail, tail_len) = self.blocks.padding(false);
+        compress(&mut self.state, &tail[..tail_len]);
+        let mut out = [0u8; DIGEST_LEN];
+        for (chunk, word) in out.chunks_exact_mut(4).zip(self.state) {
+            chunk.copy_from_slice(&word.to_le_bytes());
         }
-        let whole = data.len() - data.len() % BLOCK_LEN;
-        compress(&mut self.state, &data[..whole]);
-        let rest = &data[whole..];
-        self.buffer[..rest.len()].copy_from_slice(rest);
-        self.buffered = rest.len();
+        out
     }
-
-    pub fn finalize(self) -> [u8; DIGEST_LEN] {
-        let mut state = self.state;
-        let (tail, tail_len) = padding(&self.buffer[..self.buffered], self.len);
-        compress(&mut state, &tail[..tail_len]);
-        to_bytes(state)
-    }
-}
-
-/// The last block or two: the message's last `rest` bytes, `0x80`, zeros
-/// and the length in bits.
-fn padding(rest: &[u8], len: u64) -> ([u8; 2 * BLOCK_LEN], usize) {
-    let mut tail = [0u8; 2 * BLOCK_LEN];
-    tail[..rest.len()].copy_from_slice(rest);
-    tail[rest.len()] = 0x80;
-    let tail_len = if rest.len() < BLOCK_LEN - 8 {
-        BLOCK_LEN
-    } else {
-        2 * BLOCK_LEN
-    };
-    tail[tail_len - 8..tail_len].copy_from_slice(&len.wrapping_mul(8).to_le_bytes());
-    (tail, tail_len)
-}
-
-fn to_bytes(state: [u32; 4]) -> [u8; DIGEST_LEN] {
-    let mut out = [0u8; DIGEST_LEN];
-    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
-        chunk.copy_from_slice(&word.to_le_bytes());
-    }
-    out
 }
 
 /// One message: the same block in every lane (the rounds' code exists once
 /// in the module, for four lanes; a message alone is the rare case: the
-/// last parts of a file, a part size fixed by the server on resume).
+/// last parts of a file, a part size fixed by the server on resume, the
+/// last block or two of [`digest_x4`]'s messages).
 fn compress(state: &mut [u32; 4], blocks: &[u8]) {
     for block in blocks.chunks_exact(BLOCK_LEN) {
-        let m: [Lanes; 16] = core::array::from_fn(|i| {
-            Lanes::splat(u32::from_le_bytes([
-                block[4 * i],
-                block[4 * i + 1],
-                block[4 * i + 2],
-                block[4 * i + 3],
-            ]))
-        });
+        let p = block.as_ptr();
+        // SAFETY: `block` is 64 bytes.
+        let m = unsafe { load_x4([p; 4], 0) };
         let mut lanes = state.map(Lanes::splat);
         rounds_x4(&mut lanes, &m);
         *state = lanes.map(|lane| lane.lane::<0>());
@@ -132,55 +90,50 @@ pub fn digest_x4(messages: [&[u8]; 4]) -> [[u8; DIGEST_LEN]; 4] {
         messages.iter().all(|m| m.len() == len),
         "digest_x4 hashes messages of one length"
     );
-    let whole = len / BLOCK_LEN;
-    let starts = messages.map(<[u8]>::as_ptr);
-    let tails = messages.map(|m| padding(&m[whole * BLOCK_LEN..], len as u64));
-    let tail_starts = [
-        tails[0].0.as_ptr(),
-        tails[1].0.as_ptr(),
-        tails[2].0.as_ptr(),
-        tails[3].0.as_ptr(),
-    ];
+    let whole = len - len % BLOCK_LEN;
+    let [p0, p1, p2, p3] = messages.map(<[u8]>::as_ptr);
     let mut state: [Lanes; 4] = INIT.map(Lanes::splat);
-    for block in 0..whole + tails[0].1 / BLOCK_LEN {
-        // SAFETY: below `whole`, 64 bytes from `block * 64` are in every
-        // message; after it, in every tail (`tails[_].1` bytes long).
-        let m = unsafe {
-            if block < whole {
-                load_x4(starts, block * BLOCK_LEN)
-            } else {
-                load_x4(tail_starts, (block - whole) * BLOCK_LEN)
-            }
-        };
+    let mut at = 0;
+    while at < whole {
+        // SAFETY: `at + 64 <= whole <= len`, the length of every message.
+        let m = unsafe { load_x4([p0, p1, p2, p3], at) };
         rounds_x4(&mut state, &m);
+        at += BLOCK_LEN;
     }
-    let words = |j: usize| -> [u32; 4] {
-        state.map(|lanes| match j {
-            0 => lanes.lane::<0>(),
-            1 => lanes.lane::<1>(),
-            2 => lanes.lane::<2>(),
-            _ => lanes.lane::<3>(),
-        })
-    };
-    [
-        to_bytes(words(0)),
-        to_bytes(words(1)),
-        to_bytes(words(2)),
-        to_bytes(words(3)),
-    ]
+    // Each message's last bytes and padding alone: a block or two, against
+    // thousands side by side for a part of a file.
+    let words = state.map(|q| [q.lane::<0>(), q.lane::<1>(), q.lane::<2>(), q.lane::<3>()]);
+    core::array::from_fn(|j| {
+        let mut last = Md5 {
+            state: words.map(|lanes| lanes[j]),
+            blocks: Blocks::hashed(whole as u64),
+        };
+        last.update(&messages[j][whole..]);
+        last.finalize()
+    })
 }
 
 /// Word `k` of block `at` of the four messages, in lane `j` for message `j`.
 ///
 /// # Safety
 /// Each of `starts` must be valid for reading `at + 64` bytes.
-#[inline(always)]
-unsafe fn load_x4(starts: [*const u8; 4], at: usize) -> [Lanes; 16] {
+///
+/// Never inlined: one copy in the module for its two callers (a call per
+/// block costs nothing next to the block's 64 steps).
+#[inline(never)]
+unsafe fn load_x4([p0, p1, p2, p3]: [*const u8; 4], at: usize) -> [Lanes; 16] {
     let mut m = [Lanes::splat(0); 16];
     for q in 0..4 {
+        let at = at + 16 * q;
         // SAFETY: the caller's.
-        let rows = starts.map(|p| unsafe { Lanes::load_le(p.add(at + 16 * q)) });
-        let [c0, c1, c2, c3] = Lanes::transpose(rows);
+        let [c0, c1, c2, c3] = Lanes::transpose(unsafe {
+            [
+                Lanes::load_le(p0.add(at)),
+                Lanes::load_le(p1.add(at)),
+                Lanes::load_le(p2.add(at)),
+                Lanes::load_le(p3.add(at)),
+            ]
+        });
         m[4 * q] = c0;
         m[4 * q + 1] = c1;
         m[4 * q + 2] = c2;

@@ -32,9 +32,7 @@
 
 /// Bytes in a digest.
 pub const DIGEST_LEN: usize = 20;
-/// Bytes in a block.
-pub const BLOCK_LEN: usize = 64;
-
+use super::block::{Blocks, BLOCK_LEN};
 use super::lanes::{Lanes, Quad};
 
 const INIT: [u32; 5] = [
@@ -50,11 +48,7 @@ const K: [u32; 4] = [0x5A82_7999, 0x6ED9_EBA1, 0x8F1B_BCDC, 0xCA62_C1D6];
 #[derive(Clone)]
 pub struct Sha1 {
     state: [u32; 5],
-    /// Bytes hashed so far, including those waiting in `buffer`.
-    len: u64,
-    buffer: [u8; BLOCK_LEN],
-    /// Bytes waiting in `buffer` (always fewer than a block).
-    buffered: usize,
+    blocks: Blocks,
 }
 
 impl Default for Sha1 {
@@ -67,9 +61,7 @@ impl Sha1 {
     pub const fn new() -> Sha1 {
         Sha1 {
             state: INIT,
-            len: 0,
-            buffer: [0; BLOCK_LEN],
-            buffered: 0,
+            blocks: Blocks::new(),
         }
     }
 
@@ -81,38 +73,15 @@ impl Sha1 {
     }
 
     /// Adds `data` to the message.
-    pub fn update(&mut self, mut data: &[u8]) {
-        self.len = self.len.wrapping_add(data.len() as u64);
-        if self.buffered > 0 {
-            let take = (BLOCK_LEN - self.buffered).min(data.len());
-            self.buffer[self.buffered..self.buffered + take].copy_from_slice(&data[..take]);
-            self.buffered += take;
-            data = &data[take..];
-            if self.buffered < BLOCK_LEN {
-                return;
-            }
-            compress(&mut self.state, &self.buffer);
-            self.buffered = 0;
-        }
-        let whole = data.len() - data.len() % BLOCK_LEN;
-        compress(&mut self.state, &data[..whole]);
-        let rest = &data[whole..];
-        self.buffer[..rest.len()].copy_from_slice(rest);
-        self.buffered = rest.len();
+    pub fn update(&mut self, data: &[u8]) {
+        let state = &mut self.state;
+        self.blocks
+            .update(data, &mut |blocks| compress(state, blocks));
     }
 
     /// The digest of everything added.
     pub fn finalize(mut self) -> [u8; DIGEST_LEN] {
-        let bits = self.len.wrapping_mul(8);
-        let mut tail = [0u8; 2 * BLOCK_LEN];
-        tail[..self.buffered].copy_from_slice(&self.buffer[..self.buffered]);
-        tail[self.buffered] = 0x80;
-        let tail_len = if self.buffered < BLOCK_LEN - 8 {
-            BLOCK_LEN
-        } else {
-            2 * BLOCK_LEN
-        };
-        tail[tail_len - 8..tail_len].copy_from_slice(&bits.to_be_bytes());
+        let (tail, tail_len) = self.blocks.padding(true);
         compress(&mut self.state, &tail[..tail_len]);
         let mut out = [0u8; DIGEST_LEN];
         for (chunk, word) in out.chunks_exact_mut(4).zip(self.state) {
@@ -230,7 +199,9 @@ unsafe fn compress_block<Q: Quad>(state: &mut [u32; 5], p: *const u8) {
             }
         }};
     }
-    // A loop over the four groups, the second and fourth sharing their code.
+    // A loop over the four groups, the second and fourth sharing their code
+    // (`g` picks the function, not only the constant: an index loop).
+    #[allow(clippy::needless_range_loop)]
     for g in 0..4 {
         match g {
             0 => turns!(ch, K[0]),
