@@ -1,5 +1,6 @@
 //! What SHA-1 and MD5 share around their compression functions: the bytes
-//! of a message waiting for a whole block, its length, and its padding.
+//! of a message waiting for a whole block, its length, its padding, and the
+//! digest's bytes.
 //! One copy in the module for both hashers.
 
 /// Bytes in a block (both hashers).
@@ -71,5 +72,17 @@ impl Blocks {
             bits.to_le_bytes()
         });
         (tail, tail_len)
+    }
+}
+
+/// A digest's bytes: `words`, big-endian (SHA-1) or little-endian (MD5).
+pub fn put_words(words: &[u32], big_endian: bool, out: &mut [u8]) {
+    for (i, &word) in words.iter().enumerate() {
+        let bytes = if big_endian {
+            word.to_be_bytes()
+        } else {
+            word.to_le_bytes()
+        };
+        out[4 * i..4 * i + 4].copy_from_slice(&bytes);
     }
 }

@@ -7,7 +7,7 @@
 //! price of one. That is how the upload computes the parts' MD5s while it
 //! reads the file for its SHA-1 (see [`crate::hash::parts`]).
 
-use super::block::{Blocks, BLOCK_LEN};
+use super::block::{put_words, Blocks, BLOCK_LEN};
 use super::lanes::{Lanes, Quad, Word};
 
 /// Bytes in a digest.
@@ -52,9 +52,7 @@ impl Md5 {
         let (tail, tail_len) = self.blocks.padding(false);
         compress(&mut self.state, &tail[..tail_len]);
         let mut out = [0u8; DIGEST_LEN];
-        for (chunk, word) in out.chunks_exact_mut(4).zip(self.state) {
-            chunk.copy_from_slice(&word.to_le_bytes());
-        }
+        put_words(&self.state, false, &mut out);
         out
     }
 }

@@ -32,7 +32,7 @@
 
 /// Bytes in a digest.
 pub const DIGEST_LEN: usize = 20;
-use super::block::{Blocks, BLOCK_LEN};
+use super::block::{put_words, Blocks, BLOCK_LEN};
 use super::lanes::{Lanes, Quad};
 
 const INIT: [u32; 5] = [
@@ -84,9 +84,7 @@ impl Sha1 {
         let (tail, tail_len) = self.blocks.padding(true);
         compress(&mut self.state, &tail[..tail_len]);
         let mut out = [0u8; DIGEST_LEN];
-        for (chunk, word) in out.chunks_exact_mut(4).zip(self.state) {
-            chunk.copy_from_slice(&word.to_be_bytes());
-        }
+        put_words(&self.state, true, &mut out);
         out
     }
 }
