@@ -81,8 +81,25 @@ impl PartMd5s {
     pub fn update(&mut self, mut data: &[u8]) {
         let end = self.position() + data.len() as u64;
         assert!(end <= self.file_size, "more bytes than the file has");
-        // Finish the part begun by an earlier call.
-        if self.in_current > 0 {
+        let size = self.part_size as usize;
+        while !data.is_empty() {
+            if self.in_current == 0
+                && data.len() >= 4 * size
+                && self.position() + 4 * self.part_size <= self.file_size
+            {
+                // Four whole parts of full size at once.
+                let digests = digest_x4([
+                    &data[..size],
+                    &data[size..2 * size],
+                    &data[2 * size..3 * size],
+                    &data[3 * size..4 * size],
+                ]);
+                self.digests.extend_from_slice(digests.as_flattened());
+                data = &data[4 * size..];
+                continue;
+            }
+            // Else into the current part, which goes on in the next call
+            // if `data` ends first.
             let start = self.position() - self.in_current;
             let missing = (self.part_len(start) - self.in_current) as usize;
             let take = missing.min(data.len());
@@ -90,30 +107,6 @@ impl PartMd5s {
             self.in_current += take as u64;
             data = &data[take..];
             if take == missing {
-                self.finish_current();
-            }
-        }
-        let size = self.part_size as usize;
-        // Four whole parts of full size at a time.
-        while data.len() >= 4 * size && self.position() + 4 * self.part_size <= self.file_size {
-            let digests = digest_x4([
-                &data[..size],
-                &data[size..2 * size],
-                &data[2 * size..3 * size],
-                &data[3 * size..4 * size],
-            ]);
-            self.digests.extend_from_slice(digests.as_flattened());
-            data = &data[4 * size..];
-        }
-        // The rest one by one; a part cut off by the end of `data` goes on
-        // in the next call.
-        while !data.is_empty() {
-            let len = self.part_len(self.position()) as usize;
-            let take = len.min(data.len());
-            self.current.update(&data[..take]);
-            self.in_current = take as u64;
-            data = &data[take..];
-            if take == len {
                 self.finish_current();
             }
         }
