@@ -279,7 +279,14 @@ mod tests {
 
     #[test]
     fn four_messages_side_by_side() {
-        for len in (0..=200).chain([255, 256, 1000, 4096, 65_536, 100_001]) {
+        // Every tail length (each message ends alone: one block or two),
+        // around block boundaries, and parts of a file's size.
+        let around_blocks =
+            (2..=40).flat_map(|blocks| [64 * blocks - 1, 64 * blocks, 64 * blocks + 1]);
+        for len in (0..=200)
+            .chain(around_blocks)
+            .chain([255, 256, 1000, 4096, 65_536, 100_001])
+        {
             let messages: Vec<Vec<u8>> = (0..4).map(|j| bytes(len, 100 + j)).collect();
             let digests = digest_x4([&messages[0], &messages[1], &messages[2], &messages[3]]);
             for (j, message) in messages.iter().enumerate() {
