@@ -27,4 +27,10 @@ if stale pkg/vod_ugc_upload_bg.wasm src Cargo.toml Cargo.lock \
   bash scripts/build.sh >&2
 fi
 
+# The server section's load generator (bench/load).
+if stale target/release/vod-ugc-load bench/load Cargo.toml Cargo.lock; then
+  echo "bench: building the load generator (bench/load)" >&2
+  cargo build --release -p vod-ugc-load >&2
+fi
+
 exec node bench/run.mjs "$@"

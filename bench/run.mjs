@@ -25,6 +25,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const MiB = 1 << 20;
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const SERVER_BIN = process.env.VOD_UGC_SERVER || path.join(ROOT, "target/release/vod-ugc-server");
+// The server section's load generator (bench/load).
+const LOAD_BIN = process.env.VOD_UGC_LOAD || path.join(ROOT, "target/release/vod-ugc-load");
 const PKG = path.join(ROOT, "pkg");
 // Timed runs per figure by default, and the fewest a time budget leaves: the
 // medians the targets are judged on, and issue 13's "three runs in a row".
@@ -859,10 +861,11 @@ async function main() {
     process.exit(2);
   }
   const needed = [["the package (npm run build)", path.join(PKG, "vod_ugc_upload.js")], ["the server (npm run build)", SERVER_BIN], ["Chromium", CHROMIUM],
+    ...(opts.only.includes("server") ? [["the load generator (npm run bench builds it)", LOAD_BIN]] : []),
     ...PEERS.map(([from]) => [`${from} (npm ci)`, path.join(ROOT, from)])];
   // The server section alone needs only the server; the size section alone, only the package.
   const only = (section) => opts.only.every((s) => s === section);
-  for (const [what, p] of only("server") ? needed.slice(1, 2) : only("size") ? needed.slice(0, 1) : needed) {
+  for (const [what, p] of only("server") ? [needed[1], needed[3]] : only("size") ? needed.slice(0, 1) : needed) {
     if (!existsSync(p)) throw new Error(`missing ${what}: ${p}`);
   }
 
@@ -986,7 +989,7 @@ async function main() {
       const serverData = path.join(tmp, "server-data");
       await mkdir(serverData);
       res.server = await timed("server", () => measureServer({
-        startServer: () => startServer({ dataDir: serverData, wwwDir: www }),
+        startServer: () => startServer({ dataDir: serverData, wwwDir: www }), loadBin: LOAD_BIN,
         dataDir: serverData, runs: opts.runs, mib: opts.mib, log,
       }));
     }

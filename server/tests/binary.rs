@@ -52,6 +52,53 @@ async fn stored_parts_and_finished_files_survive_kill_9() {
     assert_eq!(api.fetch(&resumed.url.unwrap()).await, partial.data);
 }
 
+/// A crash in the middle of a part (storage/disk_parts.rs): its bytes in
+/// the upload's file but its record not written, or written in part. Such
+/// a part was never answered, so it must not be listed; the parts answered
+/// before the crash are.
+#[tokio::test]
+async fn parts_half_written_at_a_crash_are_not_counted() {
+    let data = tempfile::tempdir().unwrap();
+    let first = BinaryServer::start(data.path(), &[]).await;
+    let api = first.api();
+    let file = TestFile::new(HALF * 4 - 1, 33, APP_A);
+    assert_eq!(api.init(&file.sha, file.data.len(), HALF, &file.sig).await.code, 0);
+    let parts = file.parts(HALF);
+    let (offset, len) = parts[0];
+    assert_eq!(api.part(&file.sha, offset, &file.data[offset..offset + len], &file.sig).await.code, 0);
+    first.kill_9().await;
+
+    // What a crash while writing parts 1 and 2 can leave: part 1's bytes
+    // without a record, part 2's bytes and the first half of its record.
+    let upload = std::fs::read_dir(data.path().join("apps")).unwrap().next().unwrap().unwrap().path();
+    let upload = upload.join("uploads").join(&file.sha);
+    let contents = std::fs::OpenOptions::new().write(true).open(upload.join("data")).unwrap();
+    let records = std::fs::OpenOptions::new().read(true).write(true).open(upload.join("received")).unwrap();
+    use std::os::unix::fs::FileExt;
+    for &(offset, len) in &parts[1..3] {
+        contents.write_all_at(&file.data[offset..offset + len], offset as u64).unwrap();
+    }
+    let mut record = [0; 64];
+    records.read_exact_at(&mut record, 0).unwrap();
+    assert_ne!(record, [0; 64], "part 0's record is on disk");
+    // Part 2's record as the server would write it, torn after 40 bytes.
+    let body = format!("{:016x}{:08x}{}", parts[2].0, parts[2].1, md5_hex(&file.data[parts[2].0..parts[2].0 + parts[2].1]));
+    records.write_all_at(&body.as_bytes()[..40], 2 * 64).unwrap();
+    drop((contents, records));
+
+    let second = BinaryServer::start(data.path(), &[]).await;
+    let api = second.api();
+    let resume = api.init(&file.sha, file.data.len(), HALF, &file.sig).await;
+    assert_eq!(resume.code, code::RESUME, "{resume:?}");
+    let listed: Vec<u64> = resume.list_parts.unwrap().into_iter().map(|p| p.offset).collect();
+    assert_eq!(listed, [0], "only the part answered before the crash");
+    for &(offset, len) in &parts[1..] {
+        assert_eq!(api.part(&file.sha, offset, &file.data[offset..offset + len], &file.sig).await.code, 0);
+    }
+    let done = api.finish(&file.sha, &file.sig).await;
+    assert_eq!(api.fetch(&done.url.unwrap()).await, file.data);
+}
+
 #[tokio::test]
 async fn sigterm_stops_gracefully_and_logs_hold_no_secrets() {
     let data = tempfile::tempdir().unwrap();

@@ -242,7 +242,7 @@ impl ObjectWriter for DiskWriter {
             let written = temp.is_some();
             let (mut file, path) = open_temp(&tmp, temp)?;
             match pending.as_slice() {
-                [whole] if !written => write_whole(&mut file, whole)?,
+                [whole] if !written => write_at(&file, whole, 0)?,
                 _ => write_chunks(&mut file, &pending)?,
             }
             // The data and the size: the rest of the inode is not needed to
@@ -263,30 +263,32 @@ fn write_chunks(file: &mut File, chunks: &[Bytes]) -> io::Result<()> {
     chunks.iter().try_for_each(|chunk| file.write_all(chunk))
 }
 
-/// Writes a new, empty file's whole content: with `O_DIRECT` where `data`
-/// is page-aligned in memory and the file system takes it (the whole pages;
-/// the last partial page is written normally), else as any write.
-fn write_whole(file: &mut File, data: &[u8]) -> io::Result<()> {
+/// Writes `data` at `offset` of `file`: with `O_DIRECT` where `data` is
+/// page-aligned in memory and the file system takes it (the whole pages;
+/// the last partial page is written normally), else as any write. The
+/// caller fsyncs.
+pub(super) fn write_at(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
     #[cfg(target_os = "linux")]
     {
         let pages = data.len() / part_buf::ALIGN * part_buf::ALIGN;
         if pages > 0 && part_buf::is_aligned(data) && direct::set(file, true).is_ok() {
-            use std::os::unix::fs::FileExt;
-            let written = file.write_all_at(&data[..pages], 0);
+            let written = file.write_all_at(&data[..pages], offset);
             direct::set(file, false)?;
             match written {
-                Ok(()) => return file.write_all_at(&data[pages..], pages as u64),
-                // A file system that accepts the flag but not these writes.
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => file.set_len(0)?,
+                Ok(()) => return file.write_all_at(&data[pages..], offset + pages as u64),
+                // A file system (or an offset) that the flag does not take:
+                // written normally below, over what may have gone out.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
                 Err(e) => return Err(e),
             }
         }
     }
-    file.write_all(data)
+    file.write_all_at(data, offset)
 }
 
 #[cfg(target_os = "linux")]
-mod direct {
+pub(super) mod direct {
     use std::fs::File;
     use std::io;
     use std::os::fd::AsRawFd;
@@ -314,7 +316,7 @@ mod direct {
 }
 
 /// Runs blocking file work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
     tokio::task::spawn_blocking(work)
@@ -322,7 +324,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(io::Error::other)?
 }
 
-fn parent(path: &Path) -> &Path {
+pub(super) fn parent(path: &Path) -> &Path {
     path.parent().expect("objects live in a folder")
 }
 
@@ -357,7 +359,7 @@ fn walk(folder: &Path, prefix: &str, out: &mut Vec<Entry>) -> io::Result<()> {
 
 /// Creates a folder and its missing parents, fsyncing each parent so the
 /// new entries survive a crash.
-fn create_dirs(dir: &Path) -> io::Result<()> {
+pub(super) fn create_dirs(dir: &Path) -> io::Result<()> {
     let mut missing = Vec::new();
     let mut cursor = dir;
     while !cursor.exists() {
@@ -377,7 +379,7 @@ fn create_dirs(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! apps/{hex SecretId}/uploads/{sha}/state.json          {fileSize, dataSize}
-//! apps/{hex SecretId}/uploads/{sha}/parts/{offset}.{md5} one stored part
+//! apps/{hex SecretId}/uploads/{sha}/...                 the parts (`parts.rs`)
 //! apps/{hex SecretId}/uploads/{sha}/finishing.json      the finish lease {expiresMs}
 //! apps/{hex SecretId}/files/{sha}.json                  the published record
 //! media/{key}/f0[.ext]                                  finished media (served)
@@ -12,10 +12,10 @@
 //! ```
 //!
 //! Nothing that matters lives in one process, so any number of servers may
-//! share a bucket: a part's MD5 is in its key, so storing a part is one
-//! write and `listParts` one listing; at finish the parts are streamed in
-//! order through SHA-1 into the media object, and the record is created
-//! only if absent, the one conditional write that decides which of two
+//! share a bucket or a data folder: parts are kept by a [`Parts`] store (a
+//! part per object in a bucket, one file per upload on disk); at finish the
+//! parts are hashed in order with SHA-1 into the media object, and the
+//! record is created only if absent, the one conditional write that decides which of two
 //! racing finishes publishes. So that they do not both assemble, a finish
 //! first takes the upload's lease (`finishing.json`, also created only if
 //! absent, renewed while it assembles, taken over once expired); a finish
@@ -23,11 +23,12 @@
 
 pub mod backend;
 mod disk;
+mod disk_parts;
 mod part_buf;
 mod part_md5;
+mod parts;
 mod s3;
 
-use std::collections::BTreeMap;
 use std::io;
 use std::ops::Range;
 use std::sync::Arc;
@@ -36,13 +37,13 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use sha1::{Digest, Sha1};
 use vod_ugc_upload::plan::PartPlan;
-use vod_ugc_upload::protocol::{is_md5_hex, to_hex};
+use vod_ugc_upload::protocol::to_hex;
 
-use self::backend::{Backend, Object, ObjectWriter};
+use self::backend::{Backend, Object};
 use self::part_buf::PartBuf;
 use self::part_md5::PartMd5;
+use self::parts::Parts;
 
 /// Largest file accepted (1 TiB): beyond any real upload, and it keeps part
 /// counts and offsets far from overflow.
@@ -204,7 +205,6 @@ struct Keys {
     /// The upload's folder: state and parts; removed when it ends.
     upload: String,
     state: String,
-    parts: String,
     /// The finish lease: inside the upload's folder, so it goes with it.
     lease: String,
     record: String,
@@ -217,15 +217,10 @@ impl Keys {
         let upload = format!("{app}uploads/{sha}/");
         Keys {
             state: format!("{upload}state.json"),
-            parts: format!("{upload}parts/"),
             lease: format!("{upload}finishing.json"),
             record: format!("{app}files/{sha}.json"),
             upload,
         }
-    }
-
-    fn part(&self, offset: u64, md5: &str) -> String {
-        format!("{}{offset}.{md5}", self.parts)
     }
 }
 
@@ -251,6 +246,8 @@ pub enum Location<'a> {
 #[derive(Clone)]
 pub struct Storage {
     backend: Arc<dyn Backend>,
+    /// Where parts are kept until their upload is finished.
+    parts: Arc<dyn Parts>,
     /// Checks the parts' MD5s, several parts at once.
     part_md5: Arc<PartMd5>,
 }
@@ -263,12 +260,19 @@ pub type Note<'a> = &'a (dyn Fn(&MediaRecord) -> Vec<u8> + Sync);
 impl Storage {
     /// Opens the data folder or connects to the bucket.
     pub async fn open(location: Location<'_>) -> io::Result<Storage> {
-        let backend: Arc<dyn Backend> = match location {
-            Location::Disk(root) => Arc::new(disk::Disk::open(root)?),
-            Location::S3(url) => Arc::new(s3::S3::connect(url).await?),
+        let (backend, parts): (Arc<dyn Backend>, Arc<dyn Parts>) = match location {
+            Location::Disk(root) => (
+                Arc::new(disk::Disk::open(root)?),
+                Arc::new(disk_parts::DiskParts::new(root)),
+            ),
+            Location::S3(url) => {
+                let s3: Arc<dyn Backend> = Arc::new(s3::S3::connect(url).await?);
+                (s3.clone(), Arc::new(parts::ObjectParts::new(s3)))
+            }
         };
         Ok(Storage {
             backend,
+            parts,
             part_md5: Arc::new(PartMd5::new()),
         })
     }
@@ -313,13 +317,22 @@ impl Storage {
                 if state != wanted {
                     self.write_json(&keys.state, &wanted).await?;
                 }
-                Ok(InitOutcome::Fresh)
+                self.begin(&keys, file_size).await
             }
             None => {
                 self.write_json(&keys.state, &wanted).await?;
-                Ok(InitOutcome::Fresh)
+                self.begin(&keys, file_size).await
             }
         }
+    }
+
+    /// A fresh upload's parts store, ready before Init answers.
+    async fn begin(&self, keys: &Keys, file_size: u64) -> Result<InitOutcome> {
+        self.parts
+            .begin(&keys.upload, file_size)
+            .await
+            .map_err(StoreError::Write)?;
+        Ok(InitOutcome::Fresh)
     }
 
     /// UploadPartUGC: checks the part against the upload's plan, gathers
@@ -378,12 +391,12 @@ impl Storage {
             }
             Some(_) => {}
         }
-        let write = async {
-            let mut writer = self.backend.create(&keys.part(offset, md5), len).await?;
-            writer.write(bytes).await?;
-            writer.commit().await
-        };
-        write.await.map_err(StoreError::Write)
+        match self.parts.put(&keys.upload, offset, md5, bytes).await {
+            Ok(()) => Ok(()),
+            // Finished or discarded since the state was read.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::NoUpload),
+            Err(e) => Err(StoreError::Write(e)),
+        }
     }
 
     /// FinishUploadUGC: assembles the parts in order through SHA-1 into the
@@ -520,20 +533,12 @@ impl Storage {
             size: plan.file_size(),
         };
         let media = media_key(&record.media_path());
-        let mut writer = self
-            .backend
-            .create(&media, record.size)
+        let actual = self
+            .parts
+            .publish(&keys.upload, &parts, record.size, sha, &media)
             .await
             .map_err(StoreError::Write)?;
-        let actual = match self.assemble(writer.as_mut(), keys, &parts).await {
-            Ok(actual) => actual,
-            Err(e) => {
-                writer.abort().await;
-                return Err(e);
-            }
-        };
         if actual != sha {
-            writer.abort().await;
             self.backend
                 .delete_all(&keys.upload)
                 .await
@@ -542,7 +547,6 @@ impl Storage {
                 "the assembled file's SHA-1 is {actual}, not fileSha {sha}; the upload was discarded"
             )));
         }
-        writer.commit().await.map_err(StoreError::Write)?;
 
         let outbox = match note {
             Some(note) => {
@@ -578,35 +582,6 @@ impl Storage {
             record,
             newly_published,
         })
-    }
-
-    /// Streams the parts in order into `writer` through SHA-1; the hex hash.
-    async fn assemble(
-        &self,
-        writer: &mut dyn ObjectWriter,
-        keys: &Keys,
-        parts: &[StoredPart],
-    ) -> Result<String> {
-        let mut hasher = Sha1::new();
-        for part in parts {
-            let Object { mut body, .. } = self
-                .backend
-                .open(&keys.part(part.offset, &part.md5), None)
-                .await
-                .map_err(StoreError::Read)?
-                .ok_or_else(|| {
-                    StoreError::Read(io::Error::new(
-                        io::ErrorKind::NotFound,
-                        format!("the part at offset {} vanished", part.offset),
-                    ))
-                })?;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(StoreError::Read)?;
-                hasher.update(&chunk);
-                writer.write(chunk).await.map_err(StoreError::Write)?;
-            }
-        }
-        Ok(to_hex(&hasher.finalize()))
     }
 
     /// The size of the media at `path` (below `/media/`), if it exists.
@@ -700,40 +675,12 @@ impl Storage {
         self.backend.delete(key).await
     }
 
-    /// The stored parts that fit the plan, one per offset (the latest
-    /// written, when a part was re-sent with other bytes), in order.
+    /// The stored parts that fit the plan, one per offset, in order.
     async fn parts(&self, keys: &Keys, plan: &PartPlan) -> Result<Vec<StoredPart>> {
-        let entries = self
-            .backend
-            .list(&keys.parts)
+        self.parts
+            .list(&keys.upload, plan)
             .await
-            .map_err(StoreError::Read)?;
-        let mut latest: BTreeMap<u64, (SystemTime, StoredPart)> = BTreeMap::new();
-        for entry in entries {
-            let Some((offset, md5)) = entry
-                .key
-                .strip_prefix(&keys.parts)
-                .and_then(parse_part_name)
-            else {
-                continue;
-            };
-            if plan.check(offset, entry.size).is_err() {
-                continue;
-            }
-            if latest
-                .get(&offset)
-                .is_some_and(|(t, _)| *t > entry.modified)
-            {
-                continue;
-            }
-            let part = StoredPart {
-                offset,
-                len: entry.size,
-                md5: md5.to_owned(),
-            };
-            latest.insert(offset, (entry.modified, part));
-        }
-        Ok(latest.into_values().map(|(_, part)| part).collect())
+            .map_err(StoreError::Read)
     }
 }
 
@@ -788,32 +735,9 @@ fn body_error(message: String) -> StoreError {
     }
 }
 
-/// `{offset}.{md5}` → (offset, md5).
-fn parse_part_name(name: &str) -> Option<(u64, &str)> {
-    let (offset, md5) = name.split_once('.')?;
-    let offset_ok = !offset.is_empty() && offset.bytes().all(|b| b.is_ascii_digit());
-    (offset_ok && is_md5_hex(md5)).then_some((offset.parse().ok()?, md5))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn part_names() {
-        let md5 = "0123456789abcdef0123456789abcdef";
-        assert_eq!(
-            parse_part_name(&format!("1048576.{md5}")),
-            Some((1_048_576, md5))
-        );
-        assert_eq!(parse_part_name(&format!("x.{md5}")), None);
-        assert_eq!(parse_part_name("0.abc"), None);
-        assert_eq!(parse_part_name(&format!(".{md5}")), None);
-        assert_eq!(
-            parse_part_name(&format!("99999999999999999999999.{md5}")),
-            None
-        );
-    }
 
     #[test]
     fn media_names() {

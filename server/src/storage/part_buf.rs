@@ -68,7 +68,9 @@ impl PartBuf {
         Bytes::from_owner(self)
     }
 
-    fn bytes_mut(&mut self) -> &mut [u8] {
+    /// All of the buffer's pages, whatever was gathered: an aligned buffer
+    /// to read into (`O_DIRECT` reads, `disk_parts.rs`).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
         let len = self.pages.len() * ALIGN;
         // Safety: `Page` is `ALIGN` plain bytes without padding, so the
         // pages are `len` initialised, contiguous bytes.
