@@ -88,6 +88,9 @@ export function cachePut(key, sha, partSize, md5s, savedAt, cutoff) {
   });
 }
 
+/** The part MD5s of what cacheGet resolved to, if they are bytes. */
+export const storedMd5s = (entry) => (entry?.md5s instanceof Uint8Array ? entry.md5s : undefined);
+
 /** Forgets the entry stored under `key`. */
 export function cacheDelete(key) {
   return transaction("readwrite", (store) => {

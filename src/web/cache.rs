@@ -3,7 +3,7 @@
 //! module than web-sys' IndexedDB bindings). The parts a server holds are
 //! checked against the file's bytes by [`crate::transfer`].
 
-use js_sys::{Date, Promise, Uint8Array};
+use js_sys::{Date, Promise};
 use wasm_bindgen::prelude::*;
 use web_sys::File;
 
@@ -26,6 +26,9 @@ extern "C" {
     ) -> Promise;
     #[wasm_bindgen(js_name = cacheDelete)]
     fn cache_delete(key: &str) -> Promise;
+    /// The bytes of a stored entry's `md5s`, if it is a `Uint8Array`.
+    #[wasm_bindgen(js_name = storedMd5s)]
+    fn stored_md5s(entry: &JsValue) -> Option<Vec<u8>>;
 }
 
 /// The cache entry of one picked file.
@@ -58,10 +61,7 @@ impl HashCache {
         let entry = Entry {
             file_sha: js::get(stored, "sha").as_string()?,
             part_size: js::get(stored, "partSize").as_f64()? as u64,
-            part_md5s: js::get(stored, "md5s")
-                .dyn_into::<Uint8Array>()
-                .ok()?
-                .to_vec(),
+            part_md5s: stored_md5s(stored)?,
             saved_at: js::get(stored, "savedAt").as_f64()?,
         };
         entry.hashes(self.size, Date::now())
