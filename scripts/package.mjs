@@ -76,7 +76,13 @@ ${INIT_TO}
 // glue's table of imports): wasm-bindgen names each `__wbg_<name>_<hash>`, 16
 // hex digits that gzip cannot shrink, written twice (measured: −1.8 KB gzip,
 // .wasm and glue). Only the glue instantiates the module (the reading Worker
-// stubs whatever imports it finds), so the names are the glue's business.
+// stubs whatever imports it finds), so the names are the glue's business,
+// and so is the name of the imports' module (`./vod_ugc_upload_bg.js`, once
+// per import: now `w`). So are the exports the glue calls
+// (`wasm.__wbindgen_malloc`, ...); `memory` and the reading Worker's `vh_*`
+// keep their names, and exports that neither uses (wasm-bindgen's
+// `__wbindgen_free`, its abort flags) are not exported (−0.2 KB for the
+// exports and the module name).
 const shortened = shortenImports(await readFile(pkgPath(`${NAME}_bg.wasm`)), glue.slice(0, initAt) + instantiate);
 await writeFile(pkgPath(`${NAME}_bg.wasm`), shortened.wasm);
 await writeFile(pkgPath(`${NAME}.js`), shortened.glue);
@@ -160,7 +166,11 @@ console.log(`package: ${PKG}: ${manifest.name} ${manifest.version}, entries ${NA
  * Renames the module's imported functions to `a`, `b`, ... `Z`, `aa`, ...:
  * in the .wasm's import section (the rest of the module is copied as it
  * is) and in the glue, where each name must be the key of exactly one
- * import function (`name: function`), else the build stops.
+ * import function (`name: function`), else the build stops; their module
+ * is `w`. The same for the exports the glue calls as `wasm.name` (but
+ * `memory`), in the export section; `memory` and the reading Worker's
+ * `vh_*` keep their names, and any other export is dropped (a function the
+ * Worker calls must be named `vh_*`).
  */
 function shortenImports(wasm, glue) {
   const leb = (n) => {
@@ -173,6 +183,7 @@ function shortenImports(wasm, glue) {
   };
   const text = (s) => Buffer.concat([leb(Buffer.byteLength(s)), Buffer.from(s)]);
   const LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  const MODULE = "w";
   const short = (i) => (i < LETTERS.length ? "" : short(Math.floor(i / LETTERS.length) - 1)) + LETTERS[i % LETTERS.length];
   let at = 8;
   const u32 = () => {
@@ -196,6 +207,29 @@ function shortenImports(wasm, glue) {
     const start = at;
     const id = wasm[at++];
     const end = u32() + at;
+    if (id === 7) {
+      const count = u32();
+      const entries = [];
+      let renamed = 0;
+      for (let i = 0; i < count; i++) {
+        let field = name();
+        const descAt = at;
+        at++;
+        u32();
+        const use = new RegExp(`\\bwasm\\.${field}\\b`, "g");
+        if (field !== "memory" && use.test(glue)) {
+          const shorter = short(renamed++);
+          glue = glue.replace(use, `wasm.${shorter}`);
+          field = shorter;
+        } else if (field !== "memory" && !field.startsWith("vh_")) {
+          continue;
+        }
+        entries.push(text(field), wasm.subarray(descAt, at));
+      }
+      const body = Buffer.concat([leb(entries.length / 2), ...entries]);
+      sections.push(Buffer.from([7]), leb(body.length), body);
+      continue;
+    }
     if (id !== 2) {
       sections.push(wasm.subarray(start, end));
       at = end;
@@ -215,10 +249,17 @@ function shortenImports(wasm, glue) {
       const found = glue.match(key)?.length ?? 0;
       if (found !== 1) die(`import ${field}: ${found} keys of that name in the glue, not one`);
       glue = glue.replace(key, renamed);
-      entries.push(text(module), text(renamed), Buffer.from([0]), wasm.subarray(typeAt, at));
+      entries.push(text(MODULE), text(renamed), Buffer.from([0]), wasm.subarray(typeAt, at));
     }
     const body = Buffer.concat(entries);
     sections.push(Buffer.from([2]), leb(body.length), body);
+  }
+  const moduleKey = /"\.\/[\w.]+_bg\.js": import0/g;
+  if (glue.match(moduleKey)?.length !== 1) die("the glue's table of imports is not where this script expects it");
+  glue = glue.replace(moduleKey, `${MODULE}: import0`);
+  const exported = new Set(["memory", ...Array.from({ length: 64 }, (_, i) => short(i))]);
+  for (const [, used] of glue.matchAll(/\bwasm\.(\w+)/g)) {
+    if (!exported.has(used)) die(`the glue calls wasm.${used}, which the module does not export`);
   }
   return { wasm: Buffer.concat(sections), glue };
 }
