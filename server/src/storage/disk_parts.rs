@@ -353,25 +353,13 @@ mod tests {
         let plan = PartPlan::new(size, GRAIN).unwrap();
         let parts = store.list(UPLOAD, &plan).await.unwrap();
         assert_eq!(parts.len(), 2);
+        // A wrong fileSha publishes nothing; the right one, the file.
         let wrong = "0".repeat(40);
-        assert_eq!(
-            store
-                .publish(UPLOAD, &parts, size, &wrong, "media/a/f0")
-                .await
-                .unwrap(),
-            sha
-        );
-        assert!(
-            !root.path().join("media/a/f0").exists(),
-            "a wrong hash publishes nothing"
-        );
-        assert_eq!(
-            store
-                .publish(UPLOAD, &parts, size, &sha, "media/b/f0")
-                .await
-                .unwrap(),
-            sha
-        );
+        for (expected, media) in [(&wrong, "media/a/f0"), (&sha, "media/b/f0")] {
+            let actual = store.publish(UPLOAD, &parts, size, expected, media);
+            assert_eq!(actual.await.unwrap(), sha);
+        }
+        assert!(!root.path().join("media/a/f0").exists());
         assert_eq!(std::fs::read(root.path().join("media/b/f0")).unwrap(), file);
         let (other, other_md5) = part(GRAIN as usize, 7);
         let late = store.put(UPLOAD, 0, &other_md5, other).await.unwrap_err();
