@@ -283,11 +283,22 @@ async function renderers(browserCdp) {
 
 function measureSize() {
   // The JS a page loads: the entry and the modules it imports (the
-  // loader, the codes, wasm-bindgen's glue and the snippets the glue
-  // imports, e.g. the hash cache's IndexedDB code), gzipped together. Not
+  // loader, the codes, wasm-bindgen's glue, the snippets the glue imports,
+  // e.g. the hash cache's IndexedDB code, and any they import in turn),
+  // gzipped together. Not
   // the inline copy of the .wasm, fetched only where the .wasm is not found.
-  const glue = readFileSync(path.join(PKG, "vod_ugc_upload_bg.js"), "utf8");
-  const snippets = [...glue.matchAll(/from\s*["']\.\/(snippets\/[^"']+\.js)["']/g)].map((m) => m[1]);
+  const snippets = [];
+  const follow = (file) => {
+    const text = readFileSync(path.join(PKG, file), "utf8");
+    for (const [, relative] of text.matchAll(/from\s*["'](\.\.?\/[^"']+\.js)["']/g)) {
+      const found = path.posix.join(path.posix.dirname(file), relative);
+      if (found.startsWith("snippets/") && !snippets.includes(found)) {
+        snippets.push(found);
+        follow(found);
+      }
+    }
+  };
+  follow("vod_ugc_upload_bg.js");
   const js = ["vod_ugc_upload.js", "vod_ugc_upload_load.js", "vod_ugc_upload_codes.js", "vod_ugc_upload_bg.js", ...snippets];
   const out = {};
   for (const [key, files] of [["wasm", ["vod_ugc_upload_bg.wasm"]], ["js", js]]) {

@@ -4,9 +4,7 @@
 //! same operations. The hashers are written once against [`Quad`], so the
 //! vector algorithms are tested natively and run vectorised in the browser.
 
-/// The 32-bit word operations the hashers need, lane by lane. Also
-/// implemented by `u32` (one lane), so that a round written once serves
-/// the scalar and the four-lane hashers.
+/// The 32-bit word operations the hashers need, lane by lane.
 pub trait Word: Copy {
     fn splat(x: u32) -> Self;
     fn add(self, other: Self) -> Self;
@@ -16,37 +14,6 @@ pub trait Word: Copy {
     fn not(self) -> Self;
     /// Rotates left by `L` (`R` is `32 - L`).
     fn rotl<const L: u32, const R: u32>(self) -> Self;
-}
-
-impl Word for u32 {
-    #[inline(always)]
-    fn splat(x: u32) -> u32 {
-        x
-    }
-    #[inline(always)]
-    fn add(self, other: u32) -> u32 {
-        self.wrapping_add(other)
-    }
-    #[inline(always)]
-    fn xor(self, other: u32) -> u32 {
-        self ^ other
-    }
-    #[inline(always)]
-    fn and(self, other: u32) -> u32 {
-        self & other
-    }
-    #[inline(always)]
-    fn or(self, other: u32) -> u32 {
-        self | other
-    }
-    #[inline(always)]
-    fn not(self) -> u32 {
-        !self
-    }
-    #[inline(always)]
-    fn rotl<const L: u32, const R: u32>(self) -> u32 {
-        self.rotate_left(L)
-    }
 }
 
 /// Four lanes, and the moves between lanes the hashers need.

@@ -7,20 +7,18 @@
 //! price of one. That is how the upload computes the parts' MD5s while it
 //! reads the file for its SHA-1 (see [`crate::hash::parts`]).
 
+use super::block::{put_words, Blocks, BLOCK_LEN};
 use super::lanes::{Lanes, Quad, Word};
 
 /// Bytes in a digest.
 pub const DIGEST_LEN: usize = 16;
-const BLOCK_LEN: usize = 64;
 const INIT: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
 
 /// A MD5 computation in progress.
 #[derive(Clone)]
 pub struct Md5 {
     state: [u32; 4],
-    len: u64,
-    buffer: [u8; BLOCK_LEN],
-    buffered: usize,
+    blocks: Blocks,
 }
 
 impl Default for Md5 {
@@ -33,9 +31,7 @@ impl Md5 {
     pub const fn new() -> Md5 {
         Md5 {
             state: INIT,
-            len: 0,
-            buffer: [0; BLOCK_LEN],
-            buffered: 0,
+            blocks: Blocks::new(),
         }
     }
 
@@ -46,70 +42,30 @@ impl Md5 {
         hasher.finalize()
     }
 
-    pub fn update(&mut self, mut data: &[u8]) {
-        self.len = self.len.wrapping_add(data.len() as u64);
-        if self.buffered > 0 {
-            let take = (BLOCK_LEN - self.buffered).min(data.len());
-            self.buffer[self.buffered..self.buffered + take].copy_from_slice(&data[..take]);
-            self.buffered += take;
-            data = &data[take..];
-            if self.buffered < BLOCK_LEN {
-                return;
-            }
-            compress(&mut self.state, &self.buffer);
-            self.buffered = 0;
-        }
-        let whole = data.len() - data.len() % BLOCK_LEN;
-        compress(&mut self.state, &data[..whole]);
-        let rest = &data[whole..];
-        self.buffer[..rest.len()].copy_from_slice(rest);
-        self.buffered = rest.len();
+    pub fn update(&mut self, data: &[u8]) {
+        let state = &mut self.state;
+        self.blocks
+            .update(data, &mut |blocks| compress(state, blocks));
     }
 
-    pub fn finalize(self) -> [u8; DIGEST_LEN] {
-        let mut state = self.state;
-        let (tail, tail_len) = padding(&self.buffer[..self.buffered], self.len);
-        compress(&mut state, &tail[..tail_len]);
-        to_bytes(state)
+    pub fn finalize(mut self) -> [u8; DIGEST_LEN] {
+        let (tail, tail_len) = self.blocks.padding(false);
+        compress(&mut self.state, &tail[..tail_len]);
+        let mut out = [0u8; DIGEST_LEN];
+        put_words(&self.state, false, &mut out);
+        out
     }
-}
-
-/// The last block or two: the message's last `rest` bytes, `0x80`, zeros
-/// and the length in bits.
-fn padding(rest: &[u8], len: u64) -> ([u8; 2 * BLOCK_LEN], usize) {
-    let mut tail = [0u8; 2 * BLOCK_LEN];
-    tail[..rest.len()].copy_from_slice(rest);
-    tail[rest.len()] = 0x80;
-    let tail_len = if rest.len() < BLOCK_LEN - 8 {
-        BLOCK_LEN
-    } else {
-        2 * BLOCK_LEN
-    };
-    tail[tail_len - 8..tail_len].copy_from_slice(&len.wrapping_mul(8).to_le_bytes());
-    (tail, tail_len)
-}
-
-fn to_bytes(state: [u32; 4]) -> [u8; DIGEST_LEN] {
-    let mut out = [0u8; DIGEST_LEN];
-    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
-        chunk.copy_from_slice(&word.to_le_bytes());
-    }
-    out
 }
 
 /// One message: the same block in every lane (the rounds' code exists once
 /// in the module, for four lanes; a message alone is the rare case: the
-/// last parts of a file, a part size fixed by the server on resume).
+/// last parts of a file, a part size fixed by the server on resume, the
+/// last block or two of [`digest_x4`]'s messages).
 fn compress(state: &mut [u32; 4], blocks: &[u8]) {
     for block in blocks.chunks_exact(BLOCK_LEN) {
-        let m: [Lanes; 16] = core::array::from_fn(|i| {
-            Lanes::splat(u32::from_le_bytes([
-                block[4 * i],
-                block[4 * i + 1],
-                block[4 * i + 2],
-                block[4 * i + 3],
-            ]))
-        });
+        let p = block.as_ptr();
+        // SAFETY: `block` is 64 bytes.
+        let m = unsafe { load_x4([p; 4], 0) };
         let mut lanes = state.map(Lanes::splat);
         rounds_x4(&mut lanes, &m);
         *state = lanes.map(|lane| lane.lane::<0>());
@@ -132,55 +88,50 @@ pub fn digest_x4(messages: [&[u8]; 4]) -> [[u8; DIGEST_LEN]; 4] {
         messages.iter().all(|m| m.len() == len),
         "digest_x4 hashes messages of one length"
     );
-    let whole = len / BLOCK_LEN;
-    let starts = messages.map(<[u8]>::as_ptr);
-    let tails = messages.map(|m| padding(&m[whole * BLOCK_LEN..], len as u64));
-    let tail_starts = [
-        tails[0].0.as_ptr(),
-        tails[1].0.as_ptr(),
-        tails[2].0.as_ptr(),
-        tails[3].0.as_ptr(),
-    ];
+    let whole = len - len % BLOCK_LEN;
+    let [p0, p1, p2, p3] = messages.map(<[u8]>::as_ptr);
     let mut state: [Lanes; 4] = INIT.map(Lanes::splat);
-    for block in 0..whole + tails[0].1 / BLOCK_LEN {
-        // SAFETY: below `whole`, 64 bytes from `block * 64` are in every
-        // message; after it, in every tail (`tails[_].1` bytes long).
-        let m = unsafe {
-            if block < whole {
-                load_x4(starts, block * BLOCK_LEN)
-            } else {
-                load_x4(tail_starts, (block - whole) * BLOCK_LEN)
-            }
-        };
+    let mut at = 0;
+    while at < whole {
+        // SAFETY: `at + 64 <= whole <= len`, the length of every message.
+        let m = unsafe { load_x4([p0, p1, p2, p3], at) };
         rounds_x4(&mut state, &m);
+        at += BLOCK_LEN;
     }
-    let words = |j: usize| -> [u32; 4] {
-        state.map(|lanes| match j {
-            0 => lanes.lane::<0>(),
-            1 => lanes.lane::<1>(),
-            2 => lanes.lane::<2>(),
-            _ => lanes.lane::<3>(),
-        })
-    };
-    [
-        to_bytes(words(0)),
-        to_bytes(words(1)),
-        to_bytes(words(2)),
-        to_bytes(words(3)),
-    ]
+    // Each message's last bytes and padding alone: a block or two, against
+    // thousands side by side for a part of a file.
+    let words = state.map(|q| [q.lane::<0>(), q.lane::<1>(), q.lane::<2>(), q.lane::<3>()]);
+    core::array::from_fn(|j| {
+        let mut last = Md5 {
+            state: words.map(|lanes| lanes[j]),
+            blocks: Blocks::hashed(whole as u64),
+        };
+        last.update(&messages[j][whole..]);
+        last.finalize()
+    })
 }
 
 /// Word `k` of block `at` of the four messages, in lane `j` for message `j`.
 ///
 /// # Safety
 /// Each of `starts` must be valid for reading `at + 64` bytes.
-#[inline(always)]
-unsafe fn load_x4(starts: [*const u8; 4], at: usize) -> [Lanes; 16] {
+///
+/// Never inlined: one copy in the module for its two callers (a call per
+/// block costs nothing next to the block's 64 steps).
+#[inline(never)]
+unsafe fn load_x4([p0, p1, p2, p3]: [*const u8; 4], at: usize) -> [Lanes; 16] {
     let mut m = [Lanes::splat(0); 16];
     for q in 0..4 {
+        let at = at + 16 * q;
         // SAFETY: the caller's.
-        let rows = starts.map(|p| unsafe { Lanes::load_le(p.add(at + 16 * q)) });
-        let [c0, c1, c2, c3] = Lanes::transpose(rows);
+        let [c0, c1, c2, c3] = Lanes::transpose(unsafe {
+            [
+                Lanes::load_le(p0.add(at)),
+                Lanes::load_le(p1.add(at)),
+                Lanes::load_le(p2.add(at)),
+                Lanes::load_le(p3.add(at)),
+            ]
+        });
         m[4 * q] = c0;
         m[4 * q + 1] = c1;
         m[4 * q + 2] = c2;
@@ -209,43 +160,55 @@ fn i<W: Word>(b: W, c: W, d: W) -> W {
     c.xor(b.or(d.not()))
 }
 
-/// The 64 steps of one block, on one word or on lanes.
+/// The 64 steps' constants, `floor(abs(sin(t + 1)) * 2^32)`.
+const K: [u32; 64] = [
+    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+    0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+    0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+    0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+    0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
+];
+
+/// The 64 steps of one block, on lanes.
+///
+/// Rolled for size (the module is for the browser): each round of 16 steps
+/// is a loop of 4 iterations of 4 steps. Within a round the rotations repeat
+/// every 4 steps and the variables' roles cycle every 4, so they stay
+/// constants of the loop's body; only the constant `K[t]` and the message
+/// word vary, the word's index a formula of the step `t` (RFC 1321's
+/// `(1 + 5i) % 16`, `(5 + 3i) % 16` and `7i % 16` for step `i` of rounds 2
+/// to 4, written in `t = 16r + i`, since 16 divides `5 * 16`, `3 * 32` and
+/// `7 * 48`).
 #[inline(always)]
 fn rounds<W: Word>(state: &mut [W; 4], m: &[W; 16]) {
     let [mut a, mut b, mut c, mut d] = *state;
     macro_rules! step {
-        ($f:ident, $a:ident, $b:ident, $c:ident, $d:ident, $k:expr, $t:expr, $l:literal, $r:literal) => {
+        ($f:ident, $a:ident, $b:ident, $c:ident, $d:ident, $t:expr, $word:expr, $l:literal, $r:literal) => {
+            let t: usize = $t;
             $a = $a
-                .add(m[$k].add(W::splat($t)))
+                .add(m[$word(t) % 16].add(W::splat(K[t])))
                 .add($f($b, $c, $d))
                 .rotl::<$l, $r>()
                 .add($b);
         };
     }
-    macro_rules! four {
-        ($f:ident, $k:expr, [$s0:literal $r0:literal $s1:literal $r1:literal $s2:literal $r2:literal $s3:literal $r3:literal], $t:expr) => {
-            step!($f, a, b, c, d, $k[0], $t[0], $s0, $r0);
-            step!($f, d, a, b, c, $k[1], $t[1], $s1, $r1);
-            step!($f, c, d, a, b, $k[2], $t[2], $s2, $r2);
-            step!($f, b, c, d, a, $k[3], $t[3], $s3, $r3);
+    macro_rules! round {
+        ($f:ident, $first:literal, $word:expr, [$s0:literal $r0:literal $s1:literal $r1:literal $s2:literal $r2:literal $s3:literal $r3:literal]) => {
+            for t in ($first..$first + 16).step_by(4) {
+                step!($f, a, b, c, d, t, $word, $s0, $r0);
+                step!($f, d, a, b, c, t + 1, $word, $s1, $r1);
+                step!($f, c, d, a, b, t + 2, $word, $s2, $r2);
+                step!($f, b, c, d, a, t + 3, $word, $s3, $r3);
+            }
         };
     }
-    four!(f, [0, 1, 2, 3], [7 25 12 20 17 15 22 10], [0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee]);
-    four!(f, [4, 5, 6, 7], [7 25 12 20 17 15 22 10], [0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501]);
-    four!(f, [8, 9, 10, 11], [7 25 12 20 17 15 22 10], [0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be]);
-    four!(f, [12, 13, 14, 15], [7 25 12 20 17 15 22 10], [0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821]);
-    four!(g, [1, 6, 11, 0], [5 27 9 23 14 18 20 12], [0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa]);
-    four!(g, [5, 10, 15, 4], [5 27 9 23 14 18 20 12], [0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8]);
-    four!(g, [9, 14, 3, 8], [5 27 9 23 14 18 20 12], [0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed]);
-    four!(g, [13, 2, 7, 12], [5 27 9 23 14 18 20 12], [0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a]);
-    four!(h, [5, 8, 11, 14], [4 28 11 21 16 16 23 9], [0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c]);
-    four!(h, [1, 4, 7, 10], [4 28 11 21 16 16 23 9], [0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70]);
-    four!(h, [13, 0, 3, 6], [4 28 11 21 16 16 23 9], [0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05]);
-    four!(h, [9, 12, 15, 2], [4 28 11 21 16 16 23 9], [0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665]);
-    four!(i, [0, 7, 14, 5], [6 26 10 22 15 17 21 11], [0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039]);
-    four!(i, [12, 3, 10, 1], [6 26 10 22 15 17 21 11], [0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1]);
-    four!(i, [8, 15, 6, 13], [6 26 10 22 15 17 21 11], [0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1]);
-    four!(i, [4, 11, 2, 9], [6 26 10 22 15 17 21 11], [0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391]);
+    round!(f, 0, |t| t, [7 25 12 20 17 15 22 10]);
+    round!(g, 16, |t| 5 * t + 1, [5 27 9 23 14 18 20 12]);
+    round!(h, 32, |t| 3 * t + 5, [4 28 11 21 16 16 23 9]);
+    round!(i, 48, |t| 7 * t, [6 26 10 22 15 17 21 11]);
     state[0] = state[0].add(a);
     state[1] = state[1].add(b);
     state[2] = state[2].add(c);
@@ -316,7 +279,14 @@ mod tests {
 
     #[test]
     fn four_messages_side_by_side() {
-        for len in (0..=200).chain([255, 256, 1000, 4096, 65_536, 100_001]) {
+        // Every tail length (each message ends alone: one block or two),
+        // around block boundaries, and parts of a file's size.
+        let around_blocks =
+            (2..=40).flat_map(|blocks| [64 * blocks - 1, 64 * blocks, 64 * blocks + 1]);
+        for len in (0..=200)
+            .chain(around_blocks)
+            .chain([255, 256, 1000, 4096, 65_536, 100_001])
+        {
             let messages: Vec<Vec<u8>> = (0..4).map(|j| bytes(len, 100 + j)).collect();
             let digests = digest_x4([&messages[0], &messages[1], &messages[2], &messages[3]]);
             for (j, message) in messages.iter().enumerate() {

@@ -1,6 +1,7 @@
 //! Hashes of the file: SHA-1 of the whole file (the protocol's `fileSha`)
 //! and MD5 of each part (`dataMd5`), both built for speed in WebAssembly.
 
+mod block;
 pub mod file;
 mod lanes;
 pub mod md5;

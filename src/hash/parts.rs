@@ -15,7 +15,8 @@ use crate::plan::Part;
 pub struct PartMd5s {
     file_size: u64,
     part_size: u64,
-    digests: Vec<[u8; DIGEST_LEN]>,
+    /// The MD5s of the parts hashed so far, end to end.
+    digests: Vec<u8>,
     /// The part being hashed when `update` stopped inside it.
     current: Md5,
     /// Bytes of the current part hashed so far.
@@ -29,7 +30,7 @@ impl PartMd5s {
         PartMd5s {
             file_size,
             part_size,
-            digests: Vec::with_capacity(file_size.div_ceil(part_size) as usize),
+            digests: Vec::with_capacity(file_size.div_ceil(part_size) as usize * DIGEST_LEN),
             current: Md5::new(),
             in_current: 0,
         }
@@ -42,7 +43,7 @@ impl PartMd5s {
     /// Every part's MD5 end to end (16 bytes a part), once complete: the
     /// form the hash cache keeps.
     pub fn to_bytes(&self) -> Option<Vec<u8>> {
-        self.is_complete().then(|| self.digests.concat())
+        self.is_complete().then(|| self.digests.clone())
     }
 
     /// The MD5s of a file's parts from [`PartMd5s::to_bytes`]; `None` unless
@@ -52,18 +53,10 @@ impl PartMd5s {
         {
             return None;
         }
-        let digests = bytes
-            .chunks_exact(DIGEST_LEN)
-            .map(|chunk| {
-                let mut digest = [0; DIGEST_LEN];
-                digest.copy_from_slice(chunk);
-                digest
-            })
-            .collect();
         Some(PartMd5s {
             file_size,
             part_size,
-            digests,
+            digests: bytes.to_vec(),
             current: Md5::new(),
             in_current: 0,
         })
@@ -71,7 +64,12 @@ impl PartMd5s {
 
     /// Offset of the next byte expected.
     fn position(&self) -> u64 {
-        (self.digests.len() as u64 * self.part_size).min(self.file_size) + self.in_current
+        (self.parts_done() * self.part_size).min(self.file_size) + self.in_current
+    }
+
+    /// Parts with their MD5.
+    fn parts_done(&self) -> u64 {
+        (self.digests.len() / DIGEST_LEN) as u64
     }
 
     /// Length of the part starting at `offset`.
@@ -83,8 +81,25 @@ impl PartMd5s {
     pub fn update(&mut self, mut data: &[u8]) {
         let end = self.position() + data.len() as u64;
         assert!(end <= self.file_size, "more bytes than the file has");
-        // Finish the part begun by an earlier call.
-        if self.in_current > 0 {
+        let size = self.part_size as usize;
+        while !data.is_empty() {
+            if self.in_current == 0
+                && data.len() >= 4 * size
+                && self.position() + 4 * self.part_size <= self.file_size
+            {
+                // Four whole parts of full size at once.
+                let digests = digest_x4([
+                    &data[..size],
+                    &data[size..2 * size],
+                    &data[2 * size..3 * size],
+                    &data[3 * size..4 * size],
+                ]);
+                self.digests.extend_from_slice(digests.as_flattened());
+                data = &data[4 * size..];
+                continue;
+            }
+            // Else into the current part, which goes on in the next call
+            // if `data` ends first.
             let start = self.position() - self.in_current;
             let missing = (self.part_len(start) - self.in_current) as usize;
             let take = missing.min(data.len());
@@ -95,35 +110,11 @@ impl PartMd5s {
                 self.finish_current();
             }
         }
-        let size = self.part_size as usize;
-        // Four whole parts of full size at a time.
-        while data.len() >= 4 * size && self.position() + 4 * self.part_size <= self.file_size {
-            let digests = digest_x4([
-                &data[..size],
-                &data[size..2 * size],
-                &data[2 * size..3 * size],
-                &data[3 * size..4 * size],
-            ]);
-            self.digests.extend(digests);
-            data = &data[4 * size..];
-        }
-        // The rest one by one; a part cut off by the end of `data` goes on
-        // in the next call.
-        while !data.is_empty() {
-            let len = self.part_len(self.position()) as usize;
-            let take = len.min(data.len());
-            self.current.update(&data[..take]);
-            self.in_current = take as u64;
-            data = &data[take..];
-            if take == len {
-                self.finish_current();
-            }
-        }
     }
 
     fn finish_current(&mut self) {
         let done = std::mem::take(&mut self.current);
-        self.digests.push(done.finalize());
+        self.digests.extend_from_slice(&done.finalize());
         self.in_current = 0;
     }
 
@@ -141,9 +132,8 @@ impl PartMd5s {
         {
             return None;
         }
-        self.digests
-            .get((part.offset / self.part_size) as usize)
-            .copied()
+        let at = (part.offset / self.part_size) as usize * DIGEST_LEN;
+        self.digests.get(at..at + DIGEST_LEN)?.try_into().ok()
     }
 }
 

@@ -16,22 +16,23 @@
 //! - the round constant is added in the vector too, and each round takes
 //!   its `W[t] + K` straight out of a lane.
 //!
-//! The 80 rounds are unrolled with the variables renamed instead of moved.
-//! They run in four groups of 20 (one per round function), each a separate
-//! basic block that also computes the next five schedule vectors: V8's
-//! optimizing compiler for wasm keeps the instruction order of the module,
-//! and with the whole schedule computed up front (one basic block per block
-//! of input) the vector work no longer overlaps the scalar rounds; spread
-//! over the groups, it does (measured in Chromium 156: 1.2 × faster).
+//! The 80 rounds run as 20 turns of four, one turn per `W + K` vector, in
+//! three loops (one per round function; the `parity` loop serves rounds
+//! 20..39 and 60..79): rolled, for the module's size. Each turn also
+//! computes the schedule vector 8 ahead, so the vector work is spread over
+//! the scalar rounds: V8's optimizing compiler for wasm keeps the
+//! instruction order of the module, and with the whole schedule computed up
+//! front the vector work no longer overlaps the rounds (measured in
+//! Chromium 156: 1.2 × slower). Rolled this way, the kernel is 1.6 KB
+//! instead of 4.3 KB unrolled, and no slower in Chromium, Firefox or WebKit
+//! (`BENCHMARKS.md`, "Rolled hash kernels").
 //!
 //! Equality with RustCrypto's `sha1` is tested natively (this file) and in
 //! the browser, where the SIMD path runs (`tests/browser.rs`).
 
 /// Bytes in a digest.
 pub const DIGEST_LEN: usize = 20;
-/// Bytes in a block.
-pub const BLOCK_LEN: usize = 64;
-
+use super::block::{put_words, Blocks, BLOCK_LEN};
 use super::lanes::{Lanes, Quad};
 
 const INIT: [u32; 5] = [
@@ -47,11 +48,7 @@ const K: [u32; 4] = [0x5A82_7999, 0x6ED9_EBA1, 0x8F1B_BCDC, 0xCA62_C1D6];
 #[derive(Clone)]
 pub struct Sha1 {
     state: [u32; 5],
-    /// Bytes hashed so far, including those waiting in `buffer`.
-    len: u64,
-    buffer: [u8; BLOCK_LEN],
-    /// Bytes waiting in `buffer` (always fewer than a block).
-    buffered: usize,
+    blocks: Blocks,
 }
 
 impl Default for Sha1 {
@@ -64,9 +61,7 @@ impl Sha1 {
     pub const fn new() -> Sha1 {
         Sha1 {
             state: INIT,
-            len: 0,
-            buffer: [0; BLOCK_LEN],
-            buffered: 0,
+            blocks: Blocks::new(),
         }
     }
 
@@ -78,43 +73,18 @@ impl Sha1 {
     }
 
     /// Adds `data` to the message.
-    pub fn update(&mut self, mut data: &[u8]) {
-        self.len = self.len.wrapping_add(data.len() as u64);
-        if self.buffered > 0 {
-            let take = (BLOCK_LEN - self.buffered).min(data.len());
-            self.buffer[self.buffered..self.buffered + take].copy_from_slice(&data[..take]);
-            self.buffered += take;
-            data = &data[take..];
-            if self.buffered < BLOCK_LEN {
-                return;
-            }
-            compress(&mut self.state, &self.buffer);
-            self.buffered = 0;
-        }
-        let whole = data.len() - data.len() % BLOCK_LEN;
-        compress(&mut self.state, &data[..whole]);
-        let rest = &data[whole..];
-        self.buffer[..rest.len()].copy_from_slice(rest);
-        self.buffered = rest.len();
+    pub fn update(&mut self, data: &[u8]) {
+        let state = &mut self.state;
+        self.blocks
+            .update(data, &mut |blocks| compress(state, blocks));
     }
 
     /// The digest of everything added.
     pub fn finalize(mut self) -> [u8; DIGEST_LEN] {
-        let bits = self.len.wrapping_mul(8);
-        let mut tail = [0u8; 2 * BLOCK_LEN];
-        tail[..self.buffered].copy_from_slice(&self.buffer[..self.buffered]);
-        tail[self.buffered] = 0x80;
-        let tail_len = if self.buffered < BLOCK_LEN - 8 {
-            BLOCK_LEN
-        } else {
-            2 * BLOCK_LEN
-        };
-        tail[tail_len - 8..tail_len].copy_from_slice(&bits.to_be_bytes());
+        let (tail, tail_len) = self.blocks.padding(true);
         compress(&mut self.state, &tail[..tail_len]);
         let mut out = [0u8; DIGEST_LEN];
-        for (chunk, word) in out.chunks_exact_mut(4).zip(self.state) {
-            chunk.copy_from_slice(&word.to_be_bytes());
-        }
+        put_words(&self.state, true, &mut out);
         out
     }
 }
@@ -188,7 +158,7 @@ fn compress(state: &mut [u32; 5], blocks: &[u8]) {
 /// `p` must be valid for reading 64 bytes.
 #[inline(always)]
 unsafe fn compress_block<Q: Quad>(state: &mut [u32; 5], p: *const u8) {
-    // The schedule vectors `5g .. 5g+7` while group `g` runs.
+    // The schedule vectors `t .. t+7` while turn `t` runs.
     // SAFETY: the caller's.
     let mut window: [Q; 8] = unsafe { first_vectors(p) };
     let [mut a, mut b, mut c, mut d, mut e] = *state;
@@ -204,46 +174,37 @@ unsafe fn compress_block<Q: Quad>(state: &mut [u32; 5], p: *const u8) {
             $b = $b.rotate_left(30);
         };
     }
-    // Four rounds on the four lanes of one `W + K` vector.
-    macro_rules! four {
-        ($f:ident, $x:ident, $a:ident, $b:ident, $c:ident, $d:ident, $e:ident) => {
-            round!($f, $a, $b, $c, $d, $e, $x.lane::<0>());
-            round!($f, $e, $a, $b, $c, $d, $x.lane::<1>());
-            round!($f, $d, $e, $a, $b, $c, $x.lane::<2>());
-            round!($f, $c, $d, $e, $a, $b, $x.lane::<3>());
-        };
-    }
-    // Twenty rounds with one function and constant, on the first five
-    // vectors of the window; `$slide` also computes the next group's window.
-    macro_rules! group {
-        ($f:ident, $k:expr, $slide:expr) => {{
+    // Twenty rounds with one function: five turns of four rounds on the
+    // lanes of one `W + K` vector, the window sliding by one vector a
+    // turn. After four rounds the roles have moved by one place (the next
+    // round would take (b, c, d, e, a)): the variables move back instead,
+    // so that one turn's code serves all five.
+    macro_rules! turns {
+        ($f:ident, $k:expr) => {{
             let k = Q::splat($k);
-            let [w0, w1, w2, w3, w4, ..] = window;
-            let (x0, x1, x2, x3, x4) = (w0.add(k), w1.add(k), w2.add(k), w3.add(k), w4.add(k));
-            if $slide {
+            for _ in 0..5 {
+                let x = window[0].add(k);
                 let w = window;
-                let n0 = late(w[0], w[1], w[4], w[6], w[7]);
-                let n1 = late(w[1], w[2], w[5], w[7], n0);
-                let n2 = late(w[2], w[3], w[6], n0, n1);
-                let n3 = late(w[3], w[4], w[7], n1, n2);
-                let n4 = late(w[4], w[5], n0, n2, n3);
-                window = [w[5], w[6], w[7], n0, n1, n2, n3, n4];
+                // Turns 12 to 19 compute vectors 20 to 27, never used: a
+                // few vector operations, cheaper than a branch here.
+                let next = late(w[0], w[1], w[4], w[6], w[7]);
+                window = [w[1], w[2], w[3], w[4], w[5], w[6], w[7], next];
+                round!($f, a, b, c, d, e, x.lane::<0>());
+                round!($f, e, a, b, c, d, x.lane::<1>());
+                round!($f, d, e, a, b, c, x.lane::<2>());
+                round!($f, c, d, e, a, b, x.lane::<3>());
+                (a, b, c, d, e) = (b, c, d, e, a);
             }
-            four!($f, x0, a, b, c, d, e);
-            four!($f, x1, b, c, d, e, a);
-            four!($f, x2, c, d, e, a, b);
-            four!($f, x3, d, e, a, b, c);
-            four!($f, x4, e, a, b, c, d);
         }};
     }
-    // A loop with a branch per group, not straight-line code: see the
-    // module documentation.
+    // A loop over the four groups, the second and fourth sharing their code
+    // (`g` picks the function, not only the constant: an index loop).
+    #[allow(clippy::needless_range_loop)]
     for g in 0..4 {
         match g {
-            0 => group!(ch, K[0], true),
-            1 => group!(parity, K[1], true),
-            2 => group!(maj, K[2], true),
-            _ => group!(parity, K[3], false),
+            0 => turns!(ch, K[0]),
+            2 => turns!(maj, K[2]),
+            _ => turns!(parity, K[g]),
         }
     }
     state[0] = state[0].wrapping_add(a);

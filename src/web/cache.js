@@ -69,8 +69,13 @@ export function cacheGet(key) {
   return transaction("readonly", (store) => store.get(key));
 }
 
-/** Stores `entry` under `key`, and drops entries saved before `cutoff` (ms since the epoch). */
-export function cachePut(key, entry, cutoff) {
+/**
+ * Stores `{ sha, partSize, md5s, savedAt }` under `key`, and drops entries
+ * saved before `cutoff` (ms since the epoch). `md5s` is a view of the
+ * module's memory: copied.
+ */
+export function cachePut(key, sha, partSize, md5s, savedAt, cutoff) {
+  const entry = { sha, partSize, md5s: md5s.slice(), savedAt };
   return transaction("readwrite", (store) => {
     store.openCursor().onsuccess = (event) => {
       const cursor = event.target.result;

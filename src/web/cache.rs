@@ -7,7 +7,7 @@ use js_sys::{Date, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use web_sys::File;
 
-use super::js::{self, ObjectBuilder};
+use super::js;
 use crate::cache::{key, Entry, MAX_AGE_MS};
 use crate::hash::PartMd5s;
 
@@ -16,7 +16,14 @@ extern "C" {
     #[wasm_bindgen(js_name = cacheGet)]
     fn cache_get(key: &str) -> Promise;
     #[wasm_bindgen(js_name = cachePut)]
-    fn cache_put(key: &str, entry: &JsValue, cutoff: f64) -> Promise;
+    fn cache_put(
+        key: &str,
+        sha: &str,
+        part_size: f64,
+        md5s: &[u8],
+        saved_at: f64,
+        cutoff: f64,
+    ) -> Promise;
     #[wasm_bindgen(js_name = cacheDelete)]
     fn cache_delete(key: &str) -> Promise;
 }
@@ -63,13 +70,14 @@ impl HashCache {
     /// Remembers the hashes of the file, and forgets entries past their
     /// age: a promise of it done (or not: it never rejects).
     pub fn store(&self, entry: Entry) -> Promise {
-        let stored = ObjectBuilder::new()
-            .set("sha", entry.file_sha)
-            .set("partSize", entry.part_size as f64)
-            .set("md5s", Uint8Array::from(&entry.part_md5s[..]))
-            .set("savedAt", entry.saved_at)
-            .build();
-        cache_put(&self.key, &stored, entry.saved_at - MAX_AGE_MS)
+        cache_put(
+            &self.key,
+            &entry.file_sha,
+            entry.part_size as f64,
+            &entry.part_md5s,
+            entry.saved_at,
+            entry.saved_at - MAX_AGE_MS,
+        )
     }
 
     /// Forgets the entry: the upload is done, or the entry was stale.

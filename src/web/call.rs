@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
 use super::cache::HashCache;
-use super::js::{self, ObjectBuilder};
+use super::js;
 use super::progress::report;
 use crate::error::UploadError;
 use crate::job::{Effect, Job};
@@ -23,18 +23,29 @@ use crate::transfer::{self, Target};
 #[wasm_bindgen(module = "/src/web/driver.js")]
 extern "C" {
     /// Performs `call`'s effects until it ends: a promise of its result.
-    fn drive(call: Call, blob: &Blob, stall_ms: f64, signal: Option<AbortSignal>) -> Promise;
+    /// The pass over a file of more than 4 MiB goes to the page's reading
+    /// Worker, started from `worker_code`; it hashes with `module`, this
+    /// module.
+    fn drive(
+        call: Call,
+        blob: &Blob,
+        stall_ms: f64,
+        signal: Option<AbortSignal>,
+        module: JsValue,
+        worker_code: JsValue,
+    ) -> Promise;
 }
 
 #[wasm_bindgen(module = "/src/web/read-worker.js")]
 extern "C" {
     /// The reading Worker's code (`read-worker.js`: how it reads and
     /// hashes, and the messages it takes and sends), a function the driver
-    /// starts as a Worker (one per page) for files over 4 MiB. A snippet,
-    /// not text in the module: the package's build minifies it with the
-    /// rest of the JS.
-    #[wasm_bindgen(thread_local_v2, js_name = readWorker)]
-    static READ_WORKER: JsValue;
+    /// starts as a Worker (one per page). A snippet, not text in the
+    /// module: the package's build minifies it with the rest of the JS.
+    /// Handed to the driver through the module, since wasm-bindgen ships
+    /// only the snippets the module imports from.
+    #[wasm_bindgen(js_name = readWorkerCode)]
+    fn read_worker_code() -> JsValue;
 }
 
 /// Why a call stopped without a result.
@@ -79,6 +90,28 @@ const AWAIT: u32 = 2;
 const WAIT: u32 = 3;
 const END: u32 = 4;
 const READ_ALL: u32 = 5;
+const SIGN: u32 = 6;
+
+/// What [`Call::feed`] is fed, as `driver.js` numbers it (0: nothing, a
+/// wake): a request's answer (the status, the bytes, the `content-type`
+/// value), a request that got no answer (the error value), bytes sent
+/// (the number), a read's bytes, the pass over the file done (the digests'
+/// bytes, if the Worker hashed), a read that failed (the error value), the
+/// promise handed out settled (the value; the number says how: rejected
+/// (0), `FULFILLED`, or `THREW` when `getSignature` threw), the caller's
+/// signal aborted.
+const ON_REPLY: u32 = 1;
+const ON_FAILED: u32 = 2;
+const ON_SENT: u32 = 3;
+const ON_READ: u32 = 4;
+const ON_HASHED: u32 = 5;
+const ON_UNREADABLE: u32 = 6;
+const ON_SETTLED: u32 = 7;
+const ON_ABORT: u32 = 8;
+
+/// How a promise settled, beside rejected (0).
+const FULFILLED: f64 = 1.0;
+const THREW: f64 = 2.0;
 
 fn number(target: Target) -> f64 {
     match target {
@@ -115,7 +148,14 @@ impl Call {
     /// Starts the driver: the promise of the call's result.
     pub fn start(self, blob: &Blob, stall_ms: f64) -> Promise {
         let signal = self.signal.clone();
-        drive(self, blob, stall_ms, signal)
+        drive(
+            self,
+            blob,
+            stall_ms,
+            signal,
+            wasm_bindgen::module(),
+            read_worker_code(),
+        )
     }
 
     fn stop(&mut self, stop: Stop) {
@@ -140,32 +180,27 @@ impl Call {
             }
         }
     }
-
-    /// A promise for the driver to wait for, then to feed to [`Call::settled`].
-    fn promise(&mut self, promise: Promise, signing: bool) -> ObjectBuilder {
-        self.signing = signing;
-        ObjectBuilder::new().set("k", AWAIT).set("p", promise)
-    }
 }
 
 #[wasm_bindgen]
 impl Call {
-    /// The next effect, as `{k, t, u, a, b, p, v, w, m}`: its kind, target,
-    /// URL, bytes `a..b` of the file (a request's body, a read), a promise
-    /// to wait for, the call's result `v` (a rejection unless `u`); for a
+    /// The next effect, as `{k, t, u, a, b, p}`: its kind, target, URL,
+    /// bytes `a..b` of the file (a request's body, a read), a promise `p`
+    /// to wait for, the call's result `p` (a rejection unless `u`); for a
     /// wait, the time `u` to poll again at (none: when something ends); for
-    /// the pass over the file, the reading Worker's script `w`, this
-    /// module `m` (the Worker hashes with it) and the part size `p` of the
-    /// parts' MD5s (0: none).
+    /// the pass over the file, the part size `p` of the parts' MD5s (0:
+    /// none); to sign, `getSignature` `p` to call with `u`, then to wait
+    /// for what it returns.
     pub fn poll(&mut self) -> JsValue {
-        let effect = loop {
+        let (kind, target, u, range, p) = loop {
             let now = js::now();
             let promise = match self.job.poll(now) {
                 Effect::Sign => match &self.sign {
                     Some((get_signature, file_name)) => {
                         let (file_size, file_sha) = self.job.signing();
                         let info = super::sign_info(file_name, file_size, file_sha);
-                        Some(super::call_signature(get_signature, &info).map(|p| (p, true)))
+                        self.signing = true;
+                        break (SIGN, 0.0, info, None, get_signature.into());
                     }
                     None => unreachable!("only an upload signs, with getSignature"),
                 },
@@ -173,43 +208,41 @@ impl Call {
                 Effect::CacheStore(entry) => self.cached(|cache| cache.store(entry), now),
                 Effect::CacheForget => self.cached(HashCache::forget, now),
                 Effect::Hash => {
-                    break ObjectBuilder::new()
-                        .set("k", READ_ALL)
-                        .set("w", READ_WORKER.with(JsValue::clone))
-                        .set("m", wasm_bindgen::module())
-                        .set("p", self.job.part_size().unwrap_or(0) as f64)
+                    let part_size = self.job.part_size().unwrap_or(0) as f64;
+                    break (READ_ALL, HASH, JsValue::UNDEFINED, None, part_size.into());
                 }
                 Effect::Transfer(transfer::Effect::Send { target, url, body }) => {
-                    let built = ObjectBuilder::new()
-                        .set("k", SEND)
-                        .set("t", number(target))
-                        .set("u", url);
-                    break match body {
-                        Some((start, end)) => built.set("a", start as f64).set("b", end as f64),
-                        None => built,
-                    };
+                    break (SEND, number(target), url.into(), body, JsValue::UNDEFINED)
                 }
                 Effect::Transfer(transfer::Effect::Read { target, start, end }) => {
-                    break ObjectBuilder::new()
-                        .set("k", READ)
-                        .set("t", number(target))
-                        .set("a", start as f64)
-                        .set("b", end as f64)
+                    break (
+                        READ,
+                        number(target),
+                        JsValue::UNDEFINED,
+                        Some((start, end)),
+                        JsValue::UNDEFINED,
+                    )
                 }
                 Effect::Transfer(transfer::Effect::Wait { until }) => {
-                    break ObjectBuilder::new().set("k", WAIT).set("u", until)
+                    break (
+                        WAIT,
+                        0.0,
+                        until.map_or(JsValue::UNDEFINED, JsValue::from),
+                        None,
+                        JsValue::UNDEFINED,
+                    )
                 }
                 Effect::Transfer(_) => unreachable!("the job hands out requests, reads and waits"),
                 Effect::End(ended) => {
                     let (value, ok) = super::result(ended, self.signal.as_ref());
-                    break ObjectBuilder::new()
-                        .set("k", END)
-                        .set("v", value)
-                        .set("u", ok);
+                    break (END, 0.0, ok.into(), None, value);
                 }
             };
             match promise {
-                Some(Ok((promise, signing))) => break self.promise(promise, signing),
+                Some(Ok((promise, signing))) => {
+                    self.signing = signing;
+                    break (AWAIT, 0.0, JsValue::UNDEFINED, None, promise.into());
+                }
                 Some(Err(stop)) => self.stop(stop),
                 None => {}
             }
@@ -217,34 +250,60 @@ impl Call {
         while let Some(progress) = self.job.poll_progress() {
             report(self.on_progress.as_ref(), &progress);
         }
-        effect.build()
+        let (a, b) = range.map_or((None, None), |(a, b)| (Some(a as f64), Some(b as f64)));
+        js::effect(kind, target, &u, a, b, &p)
     }
 
-    /// `navigator.onLine`, fed before every result.
-    pub fn online(&mut self, online: bool) {
+    /// Feeds what ended (`kind`, one of the `ON_*`, with its `target`,
+    /// a number, bytes and a value), or nothing (a wake), and
+    /// `navigator.onLine`, fed before every result. One entry, not one per
+    /// kind: fewer exports in the module and wrappers in its glue.
+    pub fn feed(
+        &mut self,
+        online: bool,
+        kind: u32,
+        target: f64,
+        number: f64,
+        bytes: Option<Vec<u8>>,
+        value: JsValue,
+    ) {
         self.job.set_online(online, js::now());
+        match kind {
+            ON_REPLY => {
+                let content_type = value.as_string().unwrap_or_default();
+                let body = bytes.unwrap_or_default();
+                self.answer(
+                    target,
+                    Reply::from_http(number as u16, &content_type, &body),
+                );
+            }
+            ON_FAILED => self.failed(target, value),
+            ON_SENT => self.sent(target, number),
+            ON_READ => self.read(target, &bytes.unwrap_or_default()),
+            ON_HASHED => self.hashed(bytes),
+            ON_UNREADABLE => self.job.on_unreadable(&js::describe_thrown(&value)),
+            ON_SETTLED => self.settled(value, number),
+            ON_ABORT => self.job.abort(),
+            _ => {}
+        }
     }
+}
 
-    /// A request's answer: its status, `content-type` and body.
-    pub fn reply(&mut self, target: f64, status: u16, content_type: &str, body: &[u8]) {
-        let reply = Reply::from_http(status, content_type, body);
-        self.feed(target, reply);
-    }
-
+impl Call {
     /// A request that got no answer: `error` what it failed with, or
     /// `undefined` when no byte moved within the stall limit.
-    pub fn failed(&mut self, target: f64, error: JsValue) {
+    fn failed(&mut self, target: f64, error: JsValue) {
         let reply = if error.is_undefined() {
             Reply::Timeout
         } else {
             Reply::Network(js::describe_thrown(&error))
         };
-        self.feed(target, reply);
+        self.answer(target, reply);
     }
 
     /// Bytes of `target` done so far: of a part's body, sent; for
     /// [`HASH`], of the file, hashed by the reading Worker.
-    pub fn sent(&mut self, target: f64, sent: f64) {
+    fn sent(&mut self, target: f64, sent: f64) {
         if target == HASH {
             self.job.on_hash_progress(sent as u64, js::now());
         } else if let Some(transfer) = self.job.transfer() {
@@ -253,7 +312,7 @@ impl Call {
     }
 
     /// The bytes of a read; for [`HASH`], the next bytes of the file.
-    pub fn read(&mut self, target: f64, bytes: &[u8]) {
+    fn read(&mut self, target: f64, bytes: &[u8]) {
         if target == HASH {
             self.job.on_bytes(bytes, js::now());
         } else if let Some(transfer) = self.job.transfer() {
@@ -263,38 +322,33 @@ impl Call {
 
     /// The whole file was read ([`HASH`]); hashed by the reading Worker,
     /// with these `digests` (the SHA-1, then the parts' MD5s).
-    pub fn hashed(&mut self, digests: Option<Vec<u8>>) {
+    fn hashed(&mut self, digests: Option<Vec<u8>>) {
         match digests {
             Some(digests) => self.job.on_digests(&digests, js_sys::Date::now()),
             None => self.job.on_hashed(js_sys::Date::now()),
         }
     }
 
-    /// A read failed with `error`.
-    pub fn unreadable(&mut self, error: JsValue) {
-        self.job.on_unreadable(&js::describe_thrown(&error));
-    }
-
-    /// What the promise handed out settled with (`ok`: fulfilled).
-    pub fn settled(&mut self, value: JsValue, ok: bool) {
+    /// What the promise handed out settled with (`how`: rejected (0),
+    /// [`FULFILLED`], or for `getSignature`, [`THREW`]).
+    fn settled(&mut self, value: JsValue, how: f64) {
         if !std::mem::take(&mut self.signing) {
             let hashes = self.cache.as_ref().and_then(|cache| cache.hashes(&value));
             return self.job.on_cache(hashes, js::now());
         }
-        match super::signature_of(if ok { Ok(value) } else { Err(value) }) {
+        let settled = match how {
+            FULFILLED => Ok(value),
+            THREW => Err(("threw ", value)),
+            _ => Err(("rejected with ", value)),
+        };
+        match super::signature_of(settled) {
             Ok(signature) => self.job.on_signature(signature, js::now()),
             Err(stop) => self.stop(stop),
         }
     }
 
-    /// The caller's signal aborted.
-    pub fn abort(&mut self) {
-        self.job.abort();
-    }
-}
-
-impl Call {
-    fn feed(&mut self, target: f64, reply: Reply) {
+    /// A request's answer.
+    fn answer(&mut self, target: f64, reply: Reply) {
         if let Some(transfer) = self.job.transfer() {
             transfer.on_reply(self::target(target), reply, js::now());
         }

@@ -1,12 +1,16 @@
 // Performs the I/O of one call of upload() or hashFile() for its job in the
 // module (src/web/call.rs, src/job.rs, src/transfer.rs: every decision is
 // there): polls it for the next effect, does it, and feeds back what ends.
-// Effects {k, t, u, a, b, p, v, w}: k 0 send (a GET to u, or a POST of bytes
+// Effects {k, t, u, a, b, p}: k 0 send (a GET to u, or a POST of bytes
 // a..b of the file), 1 read bytes a..b, 2 wait for promise p, 3 wait (until
-// time u, or until something ends), 4 the end (resolve with v if u, else
-// reject), 5 hash the whole file (the reading Worker's script w, the module
-// m it hashes with, the part size p of the parts' MD5s). t names the request
-// or read in what is fed back.
+// time u, or until something ends), 4 the end (resolve with p if u, else
+// reject), 5 hash the whole file (the part size p of the parts' MD5s), 6
+// call getSignature p with u, then wait for what it returns. t
+// names the request or read in what is fed back. The pass over the file
+// hashes with `module` (this module) in the reading Worker, started from
+// `workerCode` (read-worker.js's function).
+// What is fed back: s.feed(online, kind, t, n, bytes, v), kinds numbered as
+// ON_* in src/web/call.rs.
 
 const now = () => performance.now();
 /** Bytes hashed on the page in one step; files up to this size are hashed
@@ -19,8 +23,22 @@ const AHEAD = 2;
 const BUDGET = 10;
 /** The target of the pass over the whole file (src/web/call.rs). */
 const HASH = -4;
+/** What is fed back (src/web/call.rs, ON_*). */
+const WAKE = 0;
+const REPLY = 1;
+const FAILED = 2;
+const SENT = 3;
+const READ = 4;
+const HASHED = 5;
+const UNREADABLE = 6;
+const SETTLED = 7;
+const ABORT = 8;
+/** How a promise settled (src/web/call.rs). */
+const REJECTED = 0;
+const FULFILLED = 1;
+const THREW = 2;
 
-export function drive(s, blob, stallMs, signal) {
+export function drive(s, blob, stallMs, signal, module, workerCode) {
   const g = globalThis;
   // Cancels each request (and the pass over the file) in flight.
   const live = new Map();
@@ -30,20 +48,19 @@ export function drive(s, blob, stallMs, signal) {
   // Feeds one result (or nothing: a wake), then starts what follows. A
   // callback of the page run from a poll (onProgress, getSignature) that
   // aborts comes back here: that waits for the poll to return.
-  const feed = (f) => {
+  const feed = (kind, t, n, bytes, v) => {
     if (ended) return;
-    if (busy) return queueMicrotask(() => feed(f));
+    if (busy) return queueMicrotask(() => feed(kind, t, n, bytes, v));
     busy = true;
     try {
-      s.online(g.navigator?.onLine !== false);
-      f();
+      s.feed(g.navigator?.onLine !== false, kind, t, n, bytes, v);
       step();
     } finally {
       busy = false;
     }
   };
-  const wake = () => feed(() => {});
-  const abort = () => feed(() => s.abort());
+  const wake = () => feed(WAKE);
+  const abort = () => feed(ABORT);
   const listen = (on) => {
     signal?.[on + "EventListener"]("abort", abort);
     if (g.addEventListener) for (const name of ["online", "offline"]) g[on + "EventListener"](name, wake);
@@ -65,15 +82,20 @@ export function drive(s, blob, stallMs, signal) {
             .slice(e.a, e.b)
             .arrayBuffer()
             .then(
-              (buffer) => feed(() => s.read(t, new Uint8Array(buffer))),
-              (error) => feed(() => s.unreadable(error)),
+              (buffer) => feed(READ, t, 0, new Uint8Array(buffer)),
+              (error) => feed(UNREADABLE, 0, 0, undefined, error),
             );
           break;
         case 2:
-          e.p.then(
-            (value) => feed(() => s.settled(value, true)),
-            (error) => feed(() => s.settled(error, false)),
-          );
+          wait(e.p);
+          break;
+        case 6:
+          try {
+            const getSignature = e.p;
+            wait(Promise.resolve(getSignature(e.u)));
+          } catch (error) {
+            feed(SETTLED, 0, THREW, undefined, error);
+          }
           break;
         case 3:
           if (e.u !== undefined) timer = setTimeout(wake, e.u - now());
@@ -86,13 +108,20 @@ export function drive(s, blob, stallMs, signal) {
           listen("remove");
           for (const cancel of live.values()) cancel();
           s.free();
-          return settle(e.v, e.u);
+          return settle(e.p, e.u);
       }
     }
   }
 
-  // Ends request t with f's result, unless it was cancelled.
-  const done = (t, f) => live.delete(t) && feed(f);
+  // Feeds what promise p settles with.
+  const wait = (p) =>
+    p.then(
+      (value) => feed(SETTLED, 0, FULFILLED, undefined, value),
+      (error) => feed(SETTLED, 0, REJECTED, undefined, error),
+    );
+
+  // Ends request t with this result, unless it was cancelled.
+  const done = (t, kind, n, bytes, v) => live.delete(t) && feed(kind, t, n, bytes, v);
 
   // The stall limit of a request: `stalled` runs once no byte moved, either
   // way, for stallMs; kick() says some did.
@@ -123,9 +152,9 @@ export function drive(s, blob, stallMs, signal) {
       const response = await fetch(url, { method, body, signal: controller.signal });
       dog.kick();
       const bytes = new Uint8Array(await response.arrayBuffer());
-      done(t, () => s.reply(t, response.status, response.headers.get("content-type") ?? "", bytes));
+      done(t, REPLY, response.status, bytes, response.headers.get("content-type") ?? "");
     } catch (error) {
-      done(t, () => s.failed(t, stalled ? undefined : error));
+      done(t, FAILED, 0, undefined, stalled ? undefined : error);
     } finally {
       dog.stop();
     }
@@ -149,27 +178,24 @@ export function drive(s, blob, stallMs, signal) {
       x.responseType = "arraybuffer";
       x.upload.onprogress = (event) => {
         dog.kick();
-        feed(() => s.sent(t, event.loaded));
+        feed(SENT, t, event.loaded);
       };
       x.onreadystatechange = x.onprogress = () => dog.kick();
       x.onloadend = () => {
         quiet();
-        done(t, () =>
-          x.status
-            ? s.reply(t, x.status, x.getResponseHeader("content-type") ?? "", new Uint8Array(x.response ?? 0))
-            : s.failed(t, "XMLHttpRequest failed (network error)"),
-        );
+        if (x.status) done(t, REPLY, x.status, new Uint8Array(x.response ?? 0), x.getResponseHeader("content-type") ?? "");
+        else done(t, FAILED, 0, undefined, "XMLHttpRequest failed (network error)");
       };
       dog = watchdog(() => {
         quiet();
         x.abort();
-        done(t, () => s.failed(t, undefined));
+        done(t, FAILED);
       });
       x.send(body);
     } catch (error) {
       // It could not start: a network failure, as fetch would say.
       quiet();
-      done(t, () => s.failed(t, error));
+      done(t, FAILED, 0, undefined, error);
     }
   }
 
@@ -181,15 +207,15 @@ export function drive(s, blob, stallMs, signal) {
   async function hash(e) {
     const hooks = g.__vodUgcUploadRead;
     try {
-      const rw = blob.size > BUFFER && !g.__vodUgcUploadNoWorker && readWorker(e.w);
+      const rw = blob.size > BUFFER && !g.__vodUgcUploadNoWorker && readWorker(workerCode);
       const digests = rw && (await inWorker(rw, e, hooks));
       if (ended) return;
-      if (digests) return feed(() => s.hashed(new Uint8Array(digests)));
+      if (digests) return feed(HASHED, 0, 0, new Uint8Array(digests));
       if (hooks) hooks.hashedBy = "page";
       await onPage();
-      if (!ended) feed(() => s.hashed());
+      if (!ended) feed(HASHED);
     } catch (error) {
-      feed(() => s.unreadable(error));
+      feed(UNREADABLE, 0, 0, undefined, error);
     }
   }
 
@@ -206,9 +232,9 @@ export function drive(s, blob, stallMs, signal) {
         else resolve(data?.digests);
       };
       live.set(HASH, close);
-      rw.inboxes.set(id, (data) => (data?.hashed ? feed(() => s.sent(HASH, data.hashed)) : close(data || {})));
+      rw.inboxes.set(id, (data) => (data?.hashed ? feed(SENT, HASH, data.hashed) : close(data || {})));
       if (hooks) hooks.hashedBy = "worker";
-      rw.w.postMessage({ id, blob, module: e.m, part: e.p, mode: hooks?.mode, size: hooks?.size, ahead: hooks?.ahead, hooks });
+      rw.w.postMessage({ id, blob, module, part: e.p, mode: hooks?.mode, size: hooks?.size, ahead: hooks?.ahead, hooks });
     });
   }
 
@@ -236,7 +262,7 @@ export function drive(s, blob, stallMs, signal) {
           resumed = now();
         }
         const bytes = new Uint8Array(buffer, at, Math.min(BUFFER, want - at));
-        feed(() => s.read(HASH, bytes));
+        feed(READ, HASH, 0, bytes);
       }
       delivered += want;
     }
@@ -253,12 +279,12 @@ export function drive(s, blob, stallMs, signal) {
 // can be made or once it failed (then the page hashes for itself).
 let worker;
 
-function readWorker(script) {
+function readWorker(workerCode) {
   if (worker === undefined) {
     worker = null;
     try {
-      // `script` is read-worker.js's function: its source, called.
-      const w = new Worker(URL.createObjectURL(new Blob([`(${script})()`])));
+      // read-worker.js's function: its source, called.
+      const w = new Worker(URL.createObjectURL(new Blob([`(${workerCode})()`])));
       const shared = { w, inboxes: new Map(), id: 0 };
       w.onmessage = ({ data }) => shared.inboxes.get(data.id)?.(data);
       w.onerror = () => {
@@ -271,4 +297,115 @@ function readWorker(script) {
     }
   }
   return worker;
+}
+
+// Values the module hands to the page, built here: one binding each, where
+// the module would set their fields one by one (src/web/js.rs).
+
+/** An effect of `poll()` (see the top of this file). */
+export const effect = (k, t, u, a, b, p) => ({ k, t, u, a, b, p });
+
+/** upload()'s result. */
+export const uploaded = (fileId, url, fileSha, instant, resumed, rehashed, partsUploaded, partsSkipped, bytesUploaded) => ({
+  fileId,
+  url,
+  fileSha,
+  instant,
+  resumed,
+  rehashed,
+  partsUploaded,
+  partsSkipped,
+  bytesUploaded,
+});
+
+/** What getSignature is called with. */
+export const signInfo = (f, ft, fs, fileName, fileSize) => ({ f, ft, fs, fileName, fileSize });
+
+/** Calls onProgress with its event; a callback that throws is logged, not allowed to break the upload. */
+export function progress(onProgress, stage, loaded, total, bytesPerSecond, waiting) {
+  try {
+    onProgress({ stage, loaded, total, bytesPerSecond, waiting });
+  } catch (error) {
+    console.error("vod-ugc-upload: onProgress threw; the upload goes on.", error);
+  }
+}
+
+/** The rejection of a call that failed: an Error named UgcError. */
+export function ugcError(message, code, canRetry, stage) {
+  const error = new Error(message);
+  error.name = "UgcError";
+  error.code = code;
+  error.canRetry = canRetry;
+  error.stage = stage;
+  return error;
+}
+
+/** The rejection of an aborted call: a DOMException named AbortError whose cause is the signal's reason. */
+export function abortError(signal) {
+  let error;
+  try {
+    error = new DOMException("The upload was aborted.", "AbortError");
+  } catch {
+    error = new Error("The upload was aborted.");
+    error.name = "AbortError";
+  }
+  error.cause = signal?.reason;
+  return error;
+}
+
+/** The base URL fetch resolves against: the page's, or a Worker's location; none in Node.js. */
+export function baseUrl() {
+  const base = globalThis.document?.baseURI;
+  return typeof base === "string" ? base : globalThis.location?.href;
+}
+
+/** `url` resolved as fetch would, or undefined if it is not a URL. */
+export function resolveUrl(url) {
+  try {
+    return new URL(url, baseUrl()).href;
+  } catch {
+    // undefined: not a URL
+  }
+}
+
+/** `value[key]`, or undefined where value is not an object (or a getter throws). */
+export function field(value, key) {
+  try {
+    return Reflect.get(value, key);
+  } catch {
+    // undefined
+  }
+}
+
+/** `value[key]` if it is a string. */
+function text(value, key) {
+  const found = field(value, key);
+  return typeof found === "string" ? found : undefined;
+}
+
+/** A short text for a thrown value: `Name: message`, or its string form. */
+export function describe(value) {
+  const name = text(value, "name");
+  const message = text(value, "message");
+  if (name !== undefined) return message ? `${name}: ${message}` : name;
+  return message ?? String(value);
+}
+
+/** A short name for the kind of a value, for messages: "a string", "null", "a Date", ... */
+export function kindOf(value) {
+  if (value === undefined || value === null) return String(value);
+  if (typeof value === "string") return "a string";
+  if (typeof value === "number") return "a number";
+  if (typeof value === "function") return "a function";
+  const name = text(field(value, "constructor"), "name");
+  return name ? `a ${name}` : "an object";
+}
+
+/**
+ * The first own key of the options object not among `known` (names joined
+ * by ", ") whose value is not undefined or null: a typo.
+ */
+export function unknownOption(options, known) {
+  const names = known.split(", ");
+  return Object.keys(options).find((key) => !names.includes(key) && field(options, key) != null);
 }

@@ -2,8 +2,7 @@
 //! object. Every problem is bad input (-20001) with a message naming the
 //! option and what it should be.
 
-use js_sys::{Function, Object};
-use wasm_bindgen::prelude::*;
+use js_sys::Function;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortSignal, Blob, File};
 
@@ -32,7 +31,7 @@ pub fn file(value: &JsValue, allow_empty: bool) -> Result<Input, UploadError> {
     let Some(blob) = value.dyn_ref::<Blob>() else {
         return Err(UploadError::bad_input(message(&[
             "The file must be a File or Blob (from <input type=file> or drag and drop), not ",
-            &kind_of(value),
+            &js::kind_of(value),
             ".",
         ])));
     };
@@ -99,42 +98,22 @@ pub fn upload_options(value: &JsValue) -> Result<(Options, Hooks), UploadError> 
     Ok((options, hooks))
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// The WHATWG `URL`, as `fetch` parses its argument.
-    #[wasm_bindgen(js_name = URL)]
-    type Url;
-
-    #[wasm_bindgen(constructor, catch, js_class = "URL")]
-    fn new(url: &str, base: &JsValue) -> Result<Url, JsValue>;
-
-    #[wasm_bindgen(method, getter, js_class = "URL")]
-    fn href(this: &Url) -> String;
-}
-
 /// Resolves the endpoint as `fetch` would resolve it: against the page's
 /// base URL (`document.baseURI`) or, in a Worker, its `location`. So an app
 /// that proxies the upload API under its own origin writes
 /// `"/v2/index.php"`. Where there is neither (Node.js), only an absolute URL
 /// can be fetched. What follows checks the scheme of the resolved URL.
 fn resolve_endpoint(endpoint: &str) -> Result<String, UploadError> {
-    let global = js_sys::global();
-    let base = js::get(&js::get(&global, "document"), "baseURI");
-    let base = if base.is_string() {
-        base
-    } else {
-        js::get(&js::get(&global, "location"), "href")
-    };
-    match Url::new(endpoint, &base) {
-        Ok(url) => Ok(url.href()),
-        Err(_) if base.is_string() => Err(UploadError::bad_input(message(&[
+    match (js::resolve_url(endpoint), js::base_url()) {
+        (Some(href), _) => Ok(href),
+        (None, Some(base)) => Err(UploadError::bad_input(message(&[
             "Option endpoint ",
             &json::quoted(endpoint),
             " is not a URL (resolved against ",
-            &json::quoted(&base.as_string().unwrap_or_default()),
+            &json::quoted(&base),
             ").",
         ]))),
-        Err(_) => Err(UploadError::bad_input(message(&[
+        (None, None) => Err(UploadError::bad_input(message(&[
             "Option endpoint ",
             &json::quoted(endpoint),
             " is not an absolute URL, and there is no page \
@@ -160,19 +139,17 @@ pub fn hash_options(value: &JsValue) -> Result<Option<Function>, UploadError> {
 
 /// Refuses unknown option names: a typo must not pass silently.
 fn check_names(value: &JsValue, known: &[&str]) -> Result<(), UploadError> {
-    for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
-        let key = key.as_string().unwrap_or_default();
-        if !known.contains(&key.as_str()) && present(value, &key).is_some() {
-            return Err(UploadError::bad_input(message(&[
-                "Unknown option ",
-                &json::quoted(&key),
-                "; the options are ",
-                &list(known),
-                ".",
-            ])));
-        }
+    let known = list(known);
+    match js::unknown_option(value, &known) {
+        Some(key) => Err(UploadError::bad_input(message(&[
+            "Unknown option ",
+            &json::quoted(&key),
+            "; the options are ",
+            &known,
+            ".",
+        ]))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// `a, b, c`: the names a message lists.
@@ -208,26 +185,5 @@ fn check_signal(value: &JsValue) -> Result<(), UploadError> {
             "Option signal must be an AbortSignal (controller.signal).",
         )),
         _ => Ok(()),
-    }
-}
-
-/// A short name for the kind of a JavaScript value, for messages.
-fn kind_of(value: &JsValue) -> String {
-    if value.is_undefined() {
-        "undefined".into()
-    } else if value.is_null() {
-        "null".into()
-    } else if value.is_string() {
-        "a string".into()
-    } else if value.as_f64().is_some() {
-        "a number".into()
-    } else if value.is_function() {
-        "a function".into()
-    } else {
-        let constructor = js::get(&js::get(value, "constructor"), "name");
-        match constructor.as_string() {
-            Some(name) if !name.is_empty() => message(&["a ", &name]),
-            _ => "an object".into(),
-        }
     }
 }

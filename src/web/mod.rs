@@ -17,7 +17,6 @@ use wasm_bindgen::prelude::*;
 
 use self::cache::HashCache;
 use self::call::{Call, Stop};
-use self::js::ObjectBuilder;
 use crate::error::{client_code, message, Stage, UploadError};
 use crate::job::{Ended, Job};
 use crate::signature::split_file_name;
@@ -76,45 +75,30 @@ fn result(ended: Ended, signal: Option<&web_sys::AbortSignal>) -> (JsValue, bool
         Ended::Failed(error) => return (stop_to_js(Stop::Failed(error), signal), false),
         Ended::Aborted => return (stop_to_js(Stop::Aborted, signal), false),
     };
-    let value = ObjectBuilder::new()
-        .set("fileId", outcome.file_id)
-        .set("url", outcome.url)
-        .set("fileSha", file_sha)
-        .set("instant", outcome.instant)
-        .set("resumed", outcome.resumed)
-        .set("rehashed", rehashed)
-        .set("partsUploaded", outcome.parts_uploaded as f64)
-        .set("partsSkipped", outcome.parts_skipped as f64)
-        .set("bytesUploaded", outcome.bytes_uploaded as f64)
-        .build();
+    let value = js::uploaded(
+        &outcome.file_id,
+        &outcome.url,
+        &file_sha,
+        outcome.instant,
+        outcome.resumed,
+        rehashed,
+        outcome.parts_uploaded as f64,
+        outcome.parts_skipped as f64,
+        outcome.bytes_uploaded as f64,
+    );
     (value, true)
 }
 
 /// What `getSignature` is called with: `{f, ft, fs, fileName, fileSize}`.
 fn sign_info(file_name: &str, file_size: u64, file_sha: &str) -> JsValue {
     let (f, ft) = split_file_name(file_name);
-    ObjectBuilder::new()
-        .set("f", f)
-        .set("ft", ft)
-        .set("fs", file_sha)
-        .set("fileName", file_name)
-        .set("fileSize", file_size as f64)
-        .build()
-}
-
-/// Calls `getSignature(info)`: the promise of what it returns.
-fn call_signature(get_signature: &js_sys::Function, info: &JsValue) -> Result<Promise, Stop> {
-    get_signature
-        .call1(&JsValue::UNDEFINED, info)
-        .map(|returned| Promise::resolve(&returned))
-        .map_err(|e| signature_failed(message(&["threw ", &js::describe_thrown(&e)]), true))
+    js::sign_info(&f, &ft, file_sha, file_name, file_size as f64)
 }
 
 /// The signature from what `getSignature`'s promise settled with.
-fn signature_of(settled: Result<JsValue, JsValue>) -> Result<String, Stop> {
-    let value = settled.map_err(|e| {
-        signature_failed(message(&["rejected with ", &js::describe_thrown(&e)]), true)
-    })?;
+fn signature_of(settled: Result<JsValue, (&str, JsValue)>) -> Result<String, Stop> {
+    let value = settled
+        .map_err(|(how, e)| signature_failed(message(&[how, &js::describe_thrown(&e)]), true))?;
     match value.as_string() {
         Some(signature) if !signature.trim().is_empty() => Ok(signature.trim().to_owned()),
         Some(_) => Err(signature_failed("returned an empty string".into(), false)),
@@ -152,33 +136,13 @@ fn js_signal(options: &JsValue) -> Option<web_sys::AbortSignal> {
 /// named `AbortError` whose `cause` is the signal's reason.
 fn stop_to_js(stop: Stop, signal: Option<&web_sys::AbortSignal>) -> JsValue {
     match stop {
-        Stop::Failed(error) => {
-            let js_error = js_sys::Error::new(&error.message);
-            js_error.set_name("UgcError");
-            for (name, value) in [
-                ("code", JsValue::from(error.code as f64)),
-                ("canRetry", JsValue::from(error.can_retry)),
-                ("stage", JsValue::from(error.stage.as_str())),
-            ] {
-                let _ = js_sys::Reflect::set(&js_error, &JsValue::from_str(name), &value);
-            }
-            js_error.into()
-        }
-        Stop::Aborted => {
-            let error: JsValue = web_sys::DomException::new_with_message_and_name(
-                "The upload was aborted.",
-                "AbortError",
-            )
-            .map(Into::into)
-            .unwrap_or_else(|_| {
-                let fallback = js_sys::Error::new("The upload was aborted.");
-                fallback.set_name("AbortError");
-                fallback.into()
-            });
-            let reason = signal.map_or(JsValue::UNDEFINED, |signal| signal.reason());
-            let _ = js_sys::Reflect::set(&error, &JsValue::from_str("cause"), &reason);
-            error
-        }
+        Stop::Failed(error) => js::ugc_error(
+            &error.message,
+            error.code as f64,
+            error.can_retry,
+            error.stage.as_str(),
+        ),
+        Stop::Aborted => js::abort_error(signal),
     }
 }
 

@@ -3,29 +3,22 @@
 use js_sys::Function;
 use wasm_bindgen::JsValue;
 
-use super::js::{self, ObjectBuilder};
+use super::js;
 use crate::progress::Progress;
 
-/// Calls `onProgress({stage, loaded, total, bytesPerSecond, waiting})`. A callback
-/// that throws is logged, not allowed to break the upload.
+/// Calls `onProgress({stage, loaded, total, bytesPerSecond, waiting})`
+/// (`driver.js` builds the event, and logs a callback that throws: it is
+/// not allowed to break the upload).
 pub fn report(on_progress: Option<&Function>, progress: &Progress) {
     let Some(callback) = on_progress else { return };
-    let event = ObjectBuilder::new()
-        .set("stage", progress.stage.as_str())
-        .set("loaded", progress.loaded as f64)
-        .set("total", progress.total as f64)
-        .set("bytesPerSecond", progress.bytes_per_second.round())
-        .set(
-            "waiting",
-            progress
-                .waiting
-                .map_or(JsValue::NULL, |w| JsValue::from_str(w.as_str())),
-        )
-        .build();
-    if let Err(error) = callback.call1(&JsValue::UNDEFINED, &event) {
-        js::console_error(
-            "vod-ugc-upload: onProgress threw; the upload goes on.",
-            &error,
-        );
-    }
+    js::progress(
+        callback,
+        progress.stage.as_str(),
+        progress.loaded as f64,
+        progress.total as f64,
+        progress.bytes_per_second.round(),
+        &progress
+            .waiting
+            .map_or(JsValue::NULL, |w| JsValue::from_str(w.as_str())),
+    );
 }

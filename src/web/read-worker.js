@@ -1,7 +1,8 @@
 // The reading Worker of vod-ugc-upload: the function `readWorker` below is
-// its code (src/web/call.rs imports it, src/web/driver.js starts it from a
-// blob: URL of its source; one per page). Its body uses only its own names
-// and the Worker's globals: it runs there, never on the page.
+// its code (src/web/call.rs gets it through `readWorkerCode`,
+// src/web/driver.js starts it from a blob: URL of its source; one per
+// page). Its body uses only its own names and the Worker's globals: it
+// runs there, never on the page.
 //
 // It reads a Blob front to back and hashes it here, with the page's own
 // wasm module (the compiled WebAssembly.Module, posted by the page, is
@@ -49,7 +50,9 @@
 //   {id, error}    the file could not be read: "Name: message"
 //   {id, broken}   the hashing failed here (the module could not be
 //        instantiated, or trapped): the page hashes the file itself
-export function readWorker() {
+export const readWorkerCode = () => readWorker;
+
+function readWorker() {
   "use strict";
 
   /** Bytes per read, reading a stream or slices; reads in flight. */
