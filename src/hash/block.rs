@@ -53,25 +53,21 @@ impl Blocks {
         self.buffered = rest.len();
     }
 
-    /// The last block or two, to be compressed: the waiting bytes, `0x80`,
-    /// zeros and the length in bits, big-endian (SHA-1) or little-endian
-    /// (MD5).
-    pub fn padding(&self, big_endian: bool) -> ([u8; 2 * BLOCK_LEN], usize) {
-        let mut tail = [0u8; 2 * BLOCK_LEN];
-        tail[..self.buffered].copy_from_slice(&self.buffer[..self.buffered]);
-        tail[self.buffered] = 0x80;
-        let tail_len = if self.buffered < BLOCK_LEN - 8 {
-            BLOCK_LEN
-        } else {
-            2 * BLOCK_LEN
-        };
+    /// Ends the message: `0x80`, zeros up to 8 bytes before a block's end,
+    /// and the length in bits, big-endian (SHA-1) or little-endian (MD5),
+    /// added as data (a block or two for `compress`).
+    pub fn finish(&mut self, big_endian: bool, compress: &mut dyn FnMut(&[u8])) {
         let bits = self.len.wrapping_mul(8);
-        tail[tail_len - 8..tail_len].copy_from_slice(&if big_endian {
+        let length = if big_endian {
             bits.to_be_bytes()
         } else {
             bits.to_le_bytes()
-        });
-        (tail, tail_len)
+        };
+        // `buffered + 1 + zeros` is 56 modulo 64.
+        let zeros = (2 * BLOCK_LEN - 9 - self.buffered) % BLOCK_LEN;
+        self.update(&[0x80], compress);
+        self.update(&[0; BLOCK_LEN][..zeros], compress);
+        self.update(&length, compress);
     }
 }
 

@@ -49,8 +49,9 @@ impl Md5 {
     }
 
     pub fn finalize(mut self) -> [u8; DIGEST_LEN] {
-        let (tail, tail_len) = self.blocks.padding(false);
-        compress(&mut self.state, &tail[..tail_len]);
+        let state = &mut self.state;
+        self.blocks
+            .finish(false, &mut |blocks| compress(state, blocks));
         let mut out = [0u8; DIGEST_LEN];
         put_words(&self.state, false, &mut out);
         out

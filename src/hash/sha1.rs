@@ -81,8 +81,9 @@ impl Sha1 {
 
     /// The digest of everything added.
     pub fn finalize(mut self) -> [u8; DIGEST_LEN] {
-        let (tail, tail_len) = self.blocks.padding(true);
-        compress(&mut self.state, &tail[..tail_len]);
+        let state = &mut self.state;
+        self.blocks
+            .finish(true, &mut |blocks| compress(state, blocks));
         let mut out = [0u8; DIGEST_LEN];
         put_words(&self.state, true, &mut out);
         out

@@ -109,9 +109,7 @@ impl Parts for DiskParts {
             }
             write_at(&data, &bytes, offset)?;
             data.sync_data()?;
-            let received = OpenOptions::new()
-                .write(true)
-                .open(folder.join(RECEIVED))?;
+            let received = OpenOptions::new().write(true).open(folder.join(RECEIVED))?;
             received.write_all_at(&record, offset / GRAIN * RECORD as u64)?;
             received.sync_data()
             // Closing `data` releases the lock.
@@ -346,16 +344,22 @@ mod tests {
         let (head, head_md5) = part(GRAIN as usize, 3);
         let (tail, tail_md5) = part(100, 5);
         store.put(UPLOAD, 0, &head_md5, head.clone()).await.unwrap();
-        store.put(UPLOAD, GRAIN, &tail_md5, tail.clone()).await.unwrap();
+        store
+            .put(UPLOAD, GRAIN, &tail_md5, tail.clone())
+            .await
+            .unwrap();
         let file = [&head[..], &tail[..]].concat();
         let sha = to_hex(&Sha1::digest(&file));
         let plan = PartPlan::new(size, GRAIN).unwrap();
         let parts = store.list(UPLOAD, &plan).await.unwrap();
         assert_eq!(parts.len(), 2);
+        // A wrong fileSha publishes nothing; the right one, the file.
         let wrong = "0".repeat(40);
-        assert_eq!(store.publish(UPLOAD, &parts, size, &wrong, "media/a/f0").await.unwrap(), sha);
-        assert!(!root.path().join("media/a/f0").exists(), "a wrong hash publishes nothing");
-        assert_eq!(store.publish(UPLOAD, &parts, size, &sha, "media/b/f0").await.unwrap(), sha);
+        for (expected, media) in [(&wrong, "media/a/f0"), (&sha, "media/b/f0")] {
+            let actual = store.publish(UPLOAD, &parts, size, expected, media);
+            assert_eq!(actual.await.unwrap(), sha);
+        }
+        assert!(!root.path().join("media/a/f0").exists());
         assert_eq!(std::fs::read(root.path().join("media/b/f0")).unwrap(), file);
         let (other, other_md5) = part(GRAIN as usize, 7);
         let late = store.put(UPLOAD, 0, &other_md5, other).await.unwrap_err();
@@ -368,7 +372,10 @@ mod tests {
         let md5 = "0123456789abcdef0123456789abcdef";
         let r = record(3 * GRAIN, 1 << 20, md5).unwrap();
         let part = parse_record(&r, 3 * GRAIN).unwrap();
-        assert_eq!((part.offset, part.len, part.md5.as_str()), (3 * GRAIN, 1 << 20, md5));
+        assert_eq!(
+            (part.offset, part.len, part.md5.as_str()),
+            (3 * GRAIN, 1 << 20, md5)
+        );
         assert!(parse_record(&r, 2 * GRAIN).is_none(), "in another slot");
         assert!(parse_record(&[0; RECORD], 0).is_none(), "an empty slot");
         for cut in [1, 20, 40, 63] {
@@ -379,7 +386,10 @@ mod tests {
         let other = record(3 * GRAIN, 1 << 20, "ffffffffffffffffffffffffffffffff").unwrap();
         let mut mixed = r;
         mixed[40..].copy_from_slice(&other[40..]);
-        assert!(parse_record(&mixed, 3 * GRAIN).is_none(), "half old, half new");
+        assert!(
+            parse_record(&mixed, 3 * GRAIN).is_none(),
+            "half old, half new"
+        );
         assert!(record(GRAIN / 2, 1, md5).is_err());
     }
 }

@@ -356,6 +356,8 @@ impl Storage {
         E: std::fmt::Display,
     {
         let (offset, len) = part;
+        // From here on, hashing threads wait a little for this body.
+        let receiving = self.part_md5.receiving();
         let keys = Keys::new(app, sha);
         let state = self
             .read_json::<SessionState>(&keys.state)
@@ -372,7 +374,11 @@ impl Storage {
         }
 
         let bytes = receive(body, len).await?;
-        let digest = self.part_md5.digest(bytes.clone()).await.map_err(StoreError::Read)?;
+        let digest = self
+            .part_md5
+            .digest(receiving, bytes.clone())
+            .await
+            .map_err(StoreError::Read)?;
         let actual = to_hex(&digest);
         if actual != md5 {
             return Err(body_error(format!(

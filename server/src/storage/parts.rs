@@ -86,10 +86,7 @@ impl Parts for ObjectParts {
         let prefix = format!("{upload}parts/");
         let mut latest: BTreeMap<u64, (SystemTime, StoredPart)> = BTreeMap::new();
         for entry in self.backend.list(&prefix).await? {
-            let Some((offset, md5)) = entry
-                .key
-                .strip_prefix(&prefix)
-                .and_then(parse_part_name)
+            let Some((offset, md5)) = entry.key.strip_prefix(&prefix).and_then(parse_part_name)
             else {
                 continue;
             };
