@@ -607,6 +607,11 @@ impl Storage {
     /// Deletes every unfinished upload that nothing was written to for
     /// `max_idle` (its state and parts); the number deleted. Safe to run on
     /// every instance at once: deleting is idempotent.
+    ///
+    /// An upload folder with nothing in it is left alone: it is most likely
+    /// one whose InitUploadUGC (on this or another instance) has created the
+    /// folder and not yet its files, and deleting it would take those files
+    /// with it as they appear (the folder holds nothing to free anyway).
     pub async fn expire_unfinished(&self, max_idle: Duration) -> io::Result<usize> {
         let cutoff = SystemTime::now()
             .checked_sub(max_idle)
@@ -615,8 +620,10 @@ impl Storage {
         for app in self.backend.list_folders("apps/").await? {
             for upload in self.backend.list_folders(&format!("{app}uploads/")).await? {
                 let entries = self.backend.list(&upload).await?;
-                let last_write = entries.iter().map(|e| e.modified).max();
-                if last_write.is_none() || last_write < Some(cutoff) {
+                let Some(last_write) = entries.iter().map(|e| e.modified).max() else {
+                    continue;
+                };
+                if last_write < cutoff {
                     self.backend.delete_all(&upload).await?;
                     expired += 1;
                 }
@@ -763,5 +770,23 @@ mod tests {
         let old: MediaRecord =
             serde_json::from_str(r#"{"fileId":"1","ext":"mp4","size":1}"#).unwrap();
         assert_eq!(old.media_path(), "1/f0.mp4");
+    }
+
+    /// The sweep found an upload's folder empty while another instance's
+    /// InitUploadUGC had just created it, and deleted the files Init then
+    /// wrote (a two-instance test failed now and then on its next part).
+    #[tokio::test]
+    async fn expiring_leaves_an_upload_folder_that_is_being_created() {
+        let root = tempfile::tempdir().unwrap();
+        let storage = Storage::open(Location::Disk(root.path())).await.unwrap();
+        let creating = root.path().join("apps/61/uploads/abc");
+        std::fs::create_dir_all(&creating).unwrap();
+        let idle = root.path().join("apps/61/uploads/def");
+        std::fs::create_dir_all(&idle).unwrap();
+        std::fs::write(idle.join("received"), b"x").unwrap();
+
+        assert_eq!(storage.expire_unfinished(Duration::ZERO).await.unwrap(), 1);
+        assert!(creating.is_dir(), "an empty upload folder is not swept");
+        assert!(!idle.exists(), "an idle one is");
     }
 }
