@@ -205,12 +205,15 @@ function readWorker() {
    */
   async function hash(reading, x, h, chunk, hashed) {
     const bytes = new Uint8Array(chunk.buffer, 0, chunk.len);
-    for (let at = 0; at < chunk.len; at += STEP) {
+    // Only a pending stream read needs the turns; slices' reads do not, and
+    // in WebKit (slices) the turns cost a third of the speed (350 -> 217 MiB/s).
+    const step = reading.stream ? STEP : chunk.len;
+    for (let at = 0; at < chunk.len; at += step) {
       if (at) {
         await turn();
         if (!live(reading)) return hashed;
       }
-      const n = Math.min(STEP, chunk.len - at);
+      const n = Math.min(step, chunk.len - at);
       if (faulty(reading.hooks.hashFailsAt, hashed + n)) {
         throw new WebAssembly.RuntimeError("unreachable (a fault injected by a test)");
       }
