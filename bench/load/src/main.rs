@@ -26,11 +26,15 @@ use serde_json::Value;
 use sha1::Sha1;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use vod_ugc_upload::protocol::{code, to_hex, Answer, FinishQuery, InitQuery, PartQuery};
 
 const MIB: usize = 1 << 20;
 /// Uploads at once, and parts in flight per upload (the package's default).
 const UPLOADS: usize = 4;
 const IN_FLIGHT: usize = 4;
+/// The protocol's endpoint on the server (its requests built by the
+/// package's own `protocol` module, as the browser's are).
+const ENDPOINT: &str = "/v2/index.php";
 
 fn main() -> Result<(), BoxError> {
     let args = Args::parse()?;
@@ -111,7 +115,7 @@ fn prepare(shared: &[u8], part_md5s: &[String]) -> Result<Vec<File>, getrandom::
             let mut md5s = part_md5s.to_vec();
             md5s[0] = md5_hex(&first);
             Ok(File {
-                sha: hex(&sha),
+                sha: to_hex(&sha),
                 md5s,
                 first,
             })
@@ -148,9 +152,9 @@ async fn run(args: &Args, shared: &Arc<Vec<u8>>, files: &Files) -> Result<Outcom
     let mut conn = Conn::connect(addr).await?;
     for file in files.iter() {
         let target = format!("/signature?f=load&ft=bin&fs={}&uid=1", file.sha);
-        let answer = conn.call("GET", &target, &[]).await?;
+        let answer: Value = serde_json::from_slice(&conn.call("GET", &target, &[]).await?)?;
         let signature = answer["signature"].as_str().ok_or("no signature")?;
-        signatures.push(url_encode(signature));
+        signatures.push(signature.to_owned());
     }
     let signatures = Arc::new(signatures);
     let mib = args.mib;
@@ -167,13 +171,14 @@ async fn run(args: &Args, shared: &Arc<Vec<u8>>, files: &Files) -> Result<Outcom
             let (addr, files, signatures) = (addr.to_owned(), files.clone(), signatures.clone());
             tokio::spawn(async move {
                 let mut conn = Conn::connect(&addr).await?;
-                let target = format!(
-                    "/v2/index.php?Action=InitUploadUGC&fileSha={}&fileSize={}&dataSize={MIB}&signature={}",
-                    files[i].sha,
-                    mib * MIB,
-                    signatures[i]
-                );
-                expect_ok(conn.call("GET", &target, &[]).await?, "InitUploadUGC")?;
+                let target = InitQuery {
+                    file_sha: files[i].sha.clone(),
+                    file_size: (mib * MIB) as u64,
+                    data_size: MIB as u64,
+                    signature: signatures[i].clone(),
+                }
+                .url(ENDPOINT);
+                expect_ok(&conn.call("GET", &target, &[]).await?, "InitUploadUGC")?;
                 Ok::<_, BoxError>(conn)
             })
         })
@@ -200,15 +205,16 @@ async fn run(args: &Args, shared: &Arc<Vec<u8>>, files: &Files) -> Result<Outcom
                     if p >= mib {
                         return Ok::<_, BoxError>(conn);
                     }
-                    let target = format!(
-                        "/v2/index.php?Action=UploadPartUGC&fileSha={}&offset={}&dataSize={MIB}&dataMd5={}&signature={}",
-                        file.sha,
-                        p * MIB,
-                        file.md5s[p],
-                        signatures[i]
-                    );
+                    let target = PartQuery {
+                        file_sha: file.sha.clone(),
+                        offset: (p * MIB) as u64,
+                        data_size: MIB as u64,
+                        data_md5: file.md5s[p].clone(),
+                        signature: signatures[i].clone(),
+                    }
+                    .url(ENDPOINT);
                     let answer = conn.call("POST", &target, file.part(&shared, p)).await?;
-                    expect_ok(answer, &format!("UploadPartUGC of part {p}"))?;
+                    expect_ok(&answer, &format!("UploadPartUGC of part {p}"))?;
                 }
             }));
         }
@@ -229,11 +235,12 @@ async fn run(args: &Args, shared: &Arc<Vec<u8>>, files: &Files) -> Result<Outcom
         .map(|(i, mut conn)| {
             let (files, signatures) = (files.clone(), signatures.clone());
             tokio::spawn(async move {
-                let target = format!(
-                    "/v2/index.php?Action=FinishUploadUGC&fileSha={}&signature={}",
-                    files[i].sha, signatures[i]
-                );
-                expect_ok(conn.call("GET", &target, &[]).await?, "FinishUploadUGC")
+                let target = FinishQuery {
+                    file_sha: files[i].sha.clone(),
+                    signature: signatures[i].clone(),
+                }
+                .url(ENDPOINT);
+                expect_ok(&conn.call("GET", &target, &[]).await?, "FinishUploadUGC")
             })
         })
         .collect();
@@ -248,10 +255,11 @@ async fn run(args: &Args, shared: &Arc<Vec<u8>>, files: &Files) -> Result<Outcom
     })
 }
 
-fn expect_ok(answer: Value, what: &str) -> Result<(), BoxError> {
-    match answer["code"].as_i64() {
-        Some(0) => Ok(()),
-        _ => Err(format!("{what}: {answer}").into()),
+/// Fails unless `body` is a protocol answer with code 0.
+fn expect_ok(body: &[u8], what: &str) -> Result<(), BoxError> {
+    match Answer::parse(body) {
+        Some(answer) if answer.code == code::OK => Ok(()),
+        _ => Err(format!("{what}: {}", String::from_utf8_lossy(body)).into()),
     }
 }
 
@@ -274,8 +282,8 @@ impl Conn {
         })
     }
 
-    /// Sends one request and reads its answer, parsed as JSON.
-    async fn call(&mut self, method: &str, target: &str, body: &[u8]) -> io::Result<Value> {
+    /// Sends one request and reads its answer's body.
+    async fn call(&mut self, method: &str, target: &str, body: &[u8]) -> io::Result<Vec<u8>> {
         let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {}\r\n", self.host);
         if method == "POST" {
             head += &format!(
@@ -294,7 +302,6 @@ impl Conn {
             self.fill().await?;
         };
         let head = std::str::from_utf8(&self.buf[..head_end]).map_err(invalid)?;
-        let status = head.split(' ').nth(1).unwrap_or_default().to_owned();
         let len: usize = head
             .lines()
             .filter_map(|line| line.split_once(':'))
@@ -308,14 +315,9 @@ impl Conn {
         while self.buf.len() < head_end + len {
             self.fill().await?;
         }
-        let answer = serde_json::from_slice(&self.buf[head_end..head_end + len]).map_err(|e| {
-            invalid(format!(
-                "{method} {target}: HTTP {status}: {e}: {}",
-                String::from_utf8_lossy(&self.buf[head_end..head_end + len])
-            ))
-        });
+        let answer = self.buf[head_end..head_end + len].to_vec();
         self.buf.drain(..head_end + len);
-        answer
+        Ok(answer)
     }
 
     async fn fill(&mut self) -> io::Result<()> {
@@ -350,22 +352,5 @@ fn cpu_seconds(pid: &str) -> io::Result<f64> {
 }
 
 fn md5_hex(bytes: &[u8]) -> String {
-    hex(&Md5::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A query-string value, percent-encoded (a signature is base64).
-fn url_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    to_hex(&Md5::digest(bytes))
 }
