@@ -78,6 +78,7 @@ fn slot(file_size: u64, offset: u64) -> u64 {
 fn data_len(file_size: u64) -> u64 {
     slot(file_size, 0) + file_size.div_ceil(GRAIN) * RECORD as u64
 }
+
 /// Read size when hashing the file at finish.
 const READ: usize = 1 << 20;
 
