@@ -3,6 +3,8 @@
 //! server's MD5 of parts, the native tests), else a `[u32; 4]` with the
 //! same operations. The hashers are written once against [`Quad`], so the
 //! vector algorithms are tested natively and run vectorised in the browser.
+//! (The server's wider MD5 kernels implement [`Word`] on their own
+//! registers: `hash::md5_wide`.)
 
 /// The 32-bit word operations the hashers need, lane by lane.
 pub trait Word: Copy {
@@ -14,6 +16,33 @@ pub trait Word: Copy {
     fn not(self) -> Self;
     /// Rotates left by `L` (`R` is `32 - L`).
     fn rotl<const L: u32, const R: u32>(self) -> Self;
+
+    /// `self + splat(k)`: a step's message word and constant, whose sum
+    /// is known before the step's other inputs.
+    #[inline(always)]
+    fn add_constant(self, k: u32) -> Self {
+        self.add(Self::splat(k))
+    }
+
+    // Three-input functions, written with the operations above unless a
+    // type has one instruction for them (AVX-512's `vpternlogd`, in the
+    // server's kernels: `hash::md5_wide`).
+
+    /// Bit by bit, `a` where `self` has a one, else `b` (MD5's F and G).
+    #[inline(always)]
+    fn select(self, a: Self, b: Self) -> Self {
+        b.xor(self.and(a.xor(b)))
+    }
+    /// `self ^ a ^ b` (MD5's H).
+    #[inline(always)]
+    fn xor3(self, a: Self, b: Self) -> Self {
+        self.xor(a).xor(b)
+    }
+    /// `a ^ (self | !b)` (MD5's I).
+    #[inline(always)]
+    fn or_not_xor(self, a: Self, b: Self) -> Self {
+        a.xor(self.or(b.not()))
+    }
 }
 
 /// Four lanes, and the moves between lanes the hashers need.

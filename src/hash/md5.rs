@@ -12,7 +12,7 @@ use super::lanes::{Lanes, Quad, Word};
 
 /// Bytes in a digest.
 pub const DIGEST_LEN: usize = 16;
-const INIT: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
+pub(crate) const INIT: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
 
 /// A MD5 computation in progress.
 #[derive(Clone)]
@@ -32,6 +32,15 @@ impl Md5 {
         Md5 {
             state: INIT,
             blocks: Blocks::new(),
+        }
+    }
+
+    /// A message whose first `hashed` bytes (whole blocks) left `state`.
+    #[inline(always)]
+    pub(crate) const fn resumed(state: [u32; 4], hashed: usize) -> Md5 {
+        Md5 {
+            state,
+            blocks: Blocks::hashed(hashed as u64),
         }
     }
 
@@ -103,10 +112,7 @@ pub fn digest_x4(messages: [&[u8]; 4]) -> [[u8; DIGEST_LEN]; 4] {
     // thousands side by side for a part of a file.
     let words = state.map(|q| [q.lane::<0>(), q.lane::<1>(), q.lane::<2>(), q.lane::<3>()]);
     core::array::from_fn(|j| {
-        let mut last = Md5 {
-            state: words.map(|lanes| lanes[j]),
-            blocks: Blocks::hashed(whole as u64),
-        };
+        let mut last = Md5::resumed(words.map(|lanes| lanes[j]), whole);
         last.update(&messages[j][whole..]);
         last.finalize()
     })
@@ -143,22 +149,22 @@ unsafe fn load_x4([p0, p1, p2, p3]: [*const u8; 4], at: usize) -> [Lanes; 16] {
 
 #[inline(always)]
 fn f<W: Word>(b: W, c: W, d: W) -> W {
-    d.xor(b.and(c.xor(d)))
+    b.select(c, d)
 }
 
 #[inline(always)]
 fn g<W: Word>(b: W, c: W, d: W) -> W {
-    c.xor(d.and(b.xor(c)))
+    d.select(b, c)
 }
 
 #[inline(always)]
 fn h<W: Word>(b: W, c: W, d: W) -> W {
-    b.xor(c).xor(d)
+    b.xor3(c, d)
 }
 
 #[inline(always)]
 fn i<W: Word>(b: W, c: W, d: W) -> W {
-    c.xor(b.or(d.not()))
+    b.or_not_xor(c, d)
 }
 
 /// The 64 steps' constants, `floor(abs(sin(t + 1)) * 2^32)`.
@@ -184,13 +190,13 @@ const K: [u32; 64] = [
 /// to 4, written in `t = 16r + i`, since 16 divides `5 * 16`, `3 * 32` and
 /// `7 * 48`).
 #[inline(always)]
-fn rounds<W: Word>(state: &mut [W; 4], m: &[W; 16]) {
+pub(crate) fn rounds<W: Word>(state: &mut [W; 4], m: &[W; 16]) {
     let [mut a, mut b, mut c, mut d] = *state;
     macro_rules! step {
         ($f:ident, $a:ident, $b:ident, $c:ident, $d:ident, $t:expr, $word:expr, $l:literal, $r:literal) => {
             let t: usize = $t;
             $a = $a
-                .add(m[$word(t) % 16].add(W::splat(K[t])))
+                .add(m[$word(t) % 16].add_constant(K[t]))
                 .add($f($b, $c, $d))
                 .rotl::<$l, $r>()
                 .add($b);

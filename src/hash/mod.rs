@@ -5,6 +5,8 @@ mod block;
 pub mod file;
 mod lanes;
 pub mod md5;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod md5_wide;
 pub mod parts;
 pub mod sha1;
 
