@@ -108,10 +108,11 @@ async function openEngine(engine, launchChromium) {
   };
 }
 
-// "ours-slices" and "read-stream" only where Blob streams have a BYOB
-// reader: elsewhere ours reads slices anyway, and no BYOB stream exists.
-const WAYS = ["ours", "ours-slices", "hash-wasm", "read", "read-stream"];
-const BYOB_ONLY = ["ours-slices", "read-stream"];
+// "ours-stream", "ours-slices" and "read-stream" only where Blob streams
+// have a BYOB reader: elsewhere ours reads slices anyway, and no BYOB
+// stream exists.
+const WAYS = ["ours", "ours-stream", "ours-slices", "hash-wasm", "read", "read-stream"];
+const BYOB_ONLY = ["ours-stream", "ours-slices", "read-stream"];
 
 /**
  * The order of a run's in-memory and disk hashing, taking turns from run to
@@ -157,6 +158,8 @@ export async function measureEngine(engine, { baseUrl, file, bigFile, size, expe
     await load(file);
     out.byob = await e.run(`() => bench.hasByob()`);
     if (hashing || upload) await e.run(`(url) => bench.loadMemory(url)`, `/${file.split("/").pop()}`);
+    // How ours reads by default here, as its Worker says.
+    if (hashing) out.readWay = await e.run(`() => bench.readWay("disk")`);
     const ways = WAYS.filter((w) => out.byob || !BYOB_ONLY.includes(w));
     for (const src of hashing ? ["mem", "disk"] : []) for (const w of ways) out[src][w] = [];
     for (let run = -1; hashing && run < runs; run++) {
@@ -169,7 +172,9 @@ export async function measureEngine(engine, { baseUrl, file, bigFile, size, expe
           if (run >= 0) out[src][w].push(size / MiB / (r.ms / 1000));
         }
       }
-      const share = run < 0 ? "" : `: ours on disk ${(out.disk.ours[run] / out.mem.ours[run] * 100).toFixed(0)} % of in memory`;
+      // Each way of ours: its disk File against its in-memory Blob in this run.
+      const pct = (w) => `${out.mem[w][run].toFixed(0)} / ${out.disk[w][run].toFixed(0)} MiB/s, ${(out.disk[w][run] / out.mem[w][run] * 100).toFixed(0)} %`;
+      const share = run < 0 ? "" : `: in memory / disk File, disk of memory: ${ways.filter((w) => w.startsWith("ours")).map((w) => `${w} ${pct(w)}`).join(", ")}`;
       log(`${engine}: hashing ${run < 0 ? "warm-up" : `run ${run + 1}/${runs}`} done${share}`);
     }
     if (upload) out.upload = await measureUpload(e, engine, runs, upload, log);
@@ -241,9 +246,12 @@ const span = (xs, f) => {
  */
 export function engineRows(r, { row, section, target, mib, bigLabel, sliceLabel }) {
   const label = { chromium: "Chromium", firefox: "Firefox", webkit: "WebKit" }[r.engine];
-  const defaultWay = r.byob ? "a BYOB `Blob.stream()`" : "slices (no BYOB reader for Blob streams here)";
+  const defaultWay = !r.byob ? "slices (no BYOB reader for Blob streams here)"
+    : r.readWay === "slices" ? "4 MiB slices, its default here although Blob streams have a BYOB reader"
+    : "a BYOB `Blob.stream()`";
   const names = {
     ours: `ours: \`hashFile\` (its Worker reads ${defaultWay})`,
+    "ours-stream": "ours, its Worker made to read a BYOB `Blob.stream()` into recycled 4 MiB buffers",
     "ours-slices": `ours, its Worker made to read ${sliceLabel(4 * MiB)}`,
     "hash-wasm": `hash-wasm SHA-1, ${sliceLabel()}, read then update in turn`,
     read: `Blob reads alone, ${sliceLabel()}`,

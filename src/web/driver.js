@@ -203,7 +203,8 @@ export function drive(s, blob, stallMs, signal, module, workerCode) {
   // sends progress and the digests; else (no Worker, a small file, or the
   // Worker failed: then from the first byte again) read here and fed to
   // the module. `globalThis.__vodUgcUploadRead` goes to the Worker: how it
-  // reads, for tests and the benchmark; it is told who hashed (`hashedBy`).
+  // reads, for tests and the benchmark; it is told who hashed (`hashedBy`)
+  // and how the Worker read the last bytes (`read`: "stream" or "slices").
   async function hash(e) {
     const hooks = g.__vodUgcUploadRead;
     try {
@@ -228,6 +229,7 @@ export function drive(s, blob, stallMs, signal, module, workerCode) {
         if (live.get(HASH) === close) live.delete(HASH);
         rw.inboxes.delete(id);
         if (!data) rw.w.postMessage({ id, stop: 1 });
+        else if (hooks) hooks.read = data.read;
         if (data?.error) reject(data.error);
         else resolve(data?.digests);
       };

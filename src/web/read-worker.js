@@ -24,6 +24,8 @@
 //   256 MiB chunk), so memory would grow with the file.
 // - "slices": `blob.slice(start, end).arrayBuffer()`, one buffer-sized
 //   slice at a time: each read makes a new ArrayBuffer, dropped once hashed.
+// By default: a stream where there is a BYOB reader, except in Firefox
+// (see SLICES below); else slices.
 // A stream read that fails (WebKit fails them for files of 4 GiB and more
 // with NotReadableError, WebKit bug 272600; other engines when the file
 // changed or vanished) goes on with slices from the failing buffer's first
@@ -32,10 +34,9 @@
 // Messages in:
 //   {id, blob, module, part, mode, size, ahead, hooks}  hash `blob` with
 //        `module`, with its parts' MD5s at `part` bytes (0: none); `mode`
-//        "stream", "slices" or undefined (the default: "stream" where the
-//        engine has a BYOB reader, else "slices"); `size` bytes per read and
-//        `ahead` reads in flight (undefined: the defaults below); `hooks`
-//        for tests and diagnosis only: the page's
+//        "stream", "slices" or undefined (the default: see above); `size`
+//        bytes per read and `ahead` reads in flight (undefined: the
+//        defaults below); `hooks` for tests and diagnosis only: the page's
 //        `globalThis.__vodUgcUploadRead`, `{streamFailsAt, slicesFailAt,
 //        hashFailsAt, poison}` (see `faulty` below; `hashFailsAt` makes the
 //        hashing fail as a wasm trap would, once it would pass that offset;
@@ -45,8 +46,9 @@
 //   {id, stop}  ends the reading
 // Messages out:
 //   {id, hashed}   the first `hashed` bytes of the file are hashed
-//   {id, digests}  the end: an ArrayBuffer, the SHA-1 (20 bytes), then each
-//        part's MD5 (16 bytes each)
+//   {id, digests, read}  the end: an ArrayBuffer, the SHA-1 (20 bytes),
+//        then each part's MD5 (16 bytes each); `read`, how the last bytes
+//        were read: "stream" or "slices" (the page passes it to the hooks)
 //   {id, error}    the file could not be read: "Name: message"
 //   {id, broken}   the hashing failed here (the module could not be
 //        instantiated, or trapped): the page hashes the file itself
@@ -58,6 +60,21 @@ function readWorker() {
   /** Bytes per read, reading a stream or slices; reads in flight. */
   const SIZE = { stream: 4 << 20, slices: 4 << 20 };
   const AHEAD = 2;
+  /**
+   * Whether slices are read by default although Blob streams have a BYOB
+   * reader: in Firefox (Gecko; its forks say "Firefox/" too; Firefox on iOS
+   * is WebKit). Its Blob stream hands each read about 40 KiB (90 to 110
+   * reads per 4 MiB), each a task of this thread, none of which can run
+   * while a buffer is hashed: a third of a 256 MiB pass went to waiting
+   * for them. It reads slices off this thread (a tenth waiting), and frees
+   * each once hashed: faster (+5 to 15 %), and 17 MiB at 1 GiB against 29.
+   * An engine check, not a behaviour test: the one tried (slices after a
+   * first buffer that took more than 32 reads) also caught Chromium on a
+   * busy machine, whose first 4 MiB took 4 to 35 reads (2 to 10 after
+   * it), and there slices cost +1 GiB of memory hashing a 1 GiB File, in
+   * 2 runs of 3. BENCHMARKS.md, "Firefox reads slices", has the numbers.
+   */
+  const SLICES = /\bFirefox\//.test(navigator.userAgent);
   /**
    * Bytes hashed in one go; then the Worker's thread gets a turn (`turn`),
    * in which a pending stream read takes what the browser has sent so far.
@@ -89,7 +106,7 @@ function readWorker() {
   };
 
   function start({ id, blob, module, part, mode, size, ahead, hooks }) {
-    const stream = mode === "slices" ? null : byobReader(blob);
+    const stream = mode === "slices" || (!mode && SLICES) ? null : byobReader(blob);
     const reading = {
       id,
       blob,
@@ -192,7 +209,7 @@ function readWorker() {
       const n = x.vh_finish(h);
       const at = x.vh_buf(h, n);
       const digests = x.memory.buffer.slice(at, at + n);
-      last(reading, { digests }, [digests]);
+      last(reading, { digests, read: reading.stream ? "stream" : "slices" }, [digests]);
     } finally {
       if (h !== undefined) x.vh_free(h);
     }
