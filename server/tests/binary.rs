@@ -55,7 +55,8 @@ async fn stored_parts_and_finished_files_survive_kill_9() {
 /// A crash in the middle of a part (storage/disk_parts.rs): its bytes in
 /// the upload's file but its record not written, or written in part. Such
 /// a part was never answered, so it must not be listed; the parts answered
-/// before the crash are.
+/// before the crash are, and so is one whose bytes and unconfirmed record
+/// were synced (answered or about to be) but not yet confirmed.
 #[tokio::test]
 async fn parts_half_written_at_a_crash_are_not_counted() {
     let data = tempfile::tempdir().unwrap();
@@ -68,31 +69,40 @@ async fn parts_half_written_at_a_crash_are_not_counted() {
     assert_eq!(api.part(&file.sha, offset, &file.data[offset..offset + len], &file.sig).await.code, 0);
     first.kill_9().await;
 
-    // What a crash while writing parts 1 and 2 can leave: part 1's bytes
-    // without a record, part 2's bytes and the first half of its record.
+    // What a crash while writing parts 1 to 3 can leave: part 1's bytes
+    // without a record, part 2's bytes and the first half of its record,
+    // part 3's bytes and its record, unconfirmed.
     let upload = std::fs::read_dir(data.path().join("apps")).unwrap().next().unwrap().unwrap().path();
     let upload = upload.join("uploads").join(&file.sha);
-    let contents = std::fs::OpenOptions::new().write(true).open(upload.join("data")).unwrap();
-    let records = std::fs::OpenOptions::new().read(true).write(true).open(upload.join("received")).unwrap();
+    let contents = std::fs::OpenOptions::new().read(true).write(true).open(upload.join("data")).unwrap();
+    // The records follow the file's bytes, one per 512 KiB.
+    let slot = |offset: usize| (file.data.len() + offset / HALF * 64) as u64;
     use std::os::unix::fs::FileExt;
-    for &(offset, len) in &parts[1..3] {
+    for &(offset, len) in &parts[1..4] {
         contents.write_all_at(&file.data[offset..offset + len], offset as u64).unwrap();
     }
     let mut record = [0; 64];
-    records.read_exact_at(&mut record, 0).unwrap();
+    contents.read_exact_at(&mut record, slot(0)).unwrap();
     assert_ne!(record, [0; 64], "part 0's record is on disk");
-    // Part 2's record as the server would write it, torn after 40 bytes.
-    let body = format!("{:016x}{:08x}{}", parts[2].0, parts[2].1, md5_hex(&file.data[parts[2].0..parts[2].0 + parts[2].1]));
-    records.write_all_at(&body.as_bytes()[..40], 2 * 64).unwrap();
-    drop((contents, records));
+    // Records as the server writes them: offset, length, MD5, and the
+    // FNV-1a of those, complemented while unconfirmed.
+    let unconfirmed = |(offset, len): (usize, usize)| {
+        let body = format!("{offset:016x}{len:08x}{}", md5_hex(&file.data[offset..offset + len]));
+        let fnv = body.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        format!("{body}{:08x}", !fnv)
+    };
+    // Part 2's torn after 40 bytes, part 3's whole.
+    contents.write_all_at(&unconfirmed(parts[2]).as_bytes()[..40], slot(parts[2].0)).unwrap();
+    contents.write_all_at(unconfirmed(parts[3]).as_bytes(), slot(parts[3].0)).unwrap();
+    drop(contents);
 
     let second = BinaryServer::start(data.path(), &[]).await;
     let api = second.api();
     let resume = api.init(&file.sha, file.data.len(), HALF, &file.sig).await;
     assert_eq!(resume.code, code::RESUME, "{resume:?}");
     let listed: Vec<u64> = resume.list_parts.unwrap().into_iter().map(|p| p.offset).collect();
-    assert_eq!(listed, [0], "only the part answered before the crash");
-    for &(offset, len) in &parts[1..] {
+    assert_eq!(listed, [0, parts[3].0 as u64], "the parts whose records and bytes were synced");
+    for &(offset, len) in &parts[1..3] {
         assert_eq!(api.part(&file.sha, offset, &file.data[offset..offset + len], &file.sig).await.code, 0);
     }
     let done = api.finish(&file.sha, &file.sig).await;

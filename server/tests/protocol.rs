@@ -367,14 +367,15 @@ async fn an_unwritable_data_folder_answers_write_failure() {
     let file = TestFile::new(HALF, 13, APP_A);
     assert_eq!(api.init(&file.sha, file.data.len(), HALF, &file.sig).await.code, 0);
     // Temp files can no longer be created (a file stands where tmp/ was),
-    // nor part records (a folder where the upload's record file was).
+    // nor parts (a folder where the upload's file was).
     let tmp = server.data.join("tmp");
     std::fs::remove_dir_all(&tmp).unwrap();
     std::fs::write(&tmp, b"in the way").unwrap();
     let keys = server.keys("apps/").await;
-    let received = server.data.join(keys.iter().find(|k| k.ends_with("/received")).unwrap());
-    std::fs::remove_file(&received).unwrap();
-    std::fs::create_dir(&received).unwrap();
+    let upload_file = server.data.join(keys.iter().find(|k| k.ends_with("/data")).unwrap());
+    let aside = upload_file.with_extension("aside");
+    std::fs::rename(&upload_file, &aside).unwrap();
+    std::fs::create_dir(&upload_file).unwrap();
     let answer = api.part(&file.sha, 0, &file.data, &file.sig).await;
     assert_failure(&answer, code::WRITE_STATE, true);
     // The answer says what failed, never where on the server.
@@ -385,8 +386,8 @@ async fn an_unwritable_data_folder_answers_write_failure() {
     // Repaired, the same requests succeed.
     std::fs::remove_file(&tmp).unwrap();
     std::fs::create_dir(&tmp).unwrap();
-    std::fs::remove_dir(&received).unwrap();
-    std::fs::write(&received, b"").unwrap();
+    std::fs::remove_dir(&upload_file).unwrap();
+    std::fs::rename(&aside, &upload_file).unwrap();
     assert_eq!(api.part(&file.sha, 0, &file.data, &file.sig).await.code, 0);
     assert_eq!(api.finish(&file.sha, &file.sig).await.code, 0);
 }
@@ -440,7 +441,7 @@ async fn bad_bodies_are_refused_and_not_stored(store: Store) {
         // One file per upload and its part records (storage/disk_parts.rs).
         Store::Disk => {
             let names: Vec<&str> = stored.iter().filter_map(|k| k.rsplit('/').next()).collect();
-            assert_eq!(names, ["data", "received", "state.json"], "{stored:?}");
+            assert_eq!(names, ["data", "state.json"], "{stored:?}");
         }
     }
     assert_eq!(server.keys("tmp/").await, Vec::<String>::new(), "refused bodies leave no temp files");

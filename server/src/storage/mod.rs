@@ -397,7 +397,7 @@ impl Storage {
             }
             Some(_) => {}
         }
-        match self.parts.put(&keys.upload, offset, md5, bytes).await {
+        match self.parts.put(&keys.upload, state.file_size, offset, md5, bytes).await {
             Ok(()) => Ok(()),
             // Finished or discarded since the state was read.
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::NoUpload),
@@ -783,7 +783,7 @@ mod tests {
         std::fs::create_dir_all(&creating).unwrap();
         let idle = root.path().join("apps/61/uploads/def");
         std::fs::create_dir_all(&idle).unwrap();
-        std::fs::write(idle.join("received"), b"x").unwrap();
+        std::fs::write(idle.join("data"), b"x").unwrap();
 
         assert_eq!(storage.expire_unfinished(Duration::ZERO).await.unwrap(), 1);
         assert!(creating.is_dir(), "an empty upload folder is not swept");

@@ -32,9 +32,17 @@ pub trait Parts: Send + Sync {
     /// an instant upload, before it answers.
     async fn begin(&self, upload: &str, file_size: u64) -> io::Result<()>;
 
-    /// Stores a part whose MD5 was checked, durably before it returns.
+    /// Stores a part (of a file of `file_size` bytes) whose MD5 was
+    /// checked, durably before it returns.
     /// `NotFound` when the upload is not there (or is being published).
-    async fn put(&self, upload: &str, offset: u64, md5: &str, bytes: Bytes) -> io::Result<()>;
+    async fn put(
+        &self,
+        upload: &str,
+        file_size: u64,
+        offset: u64,
+        md5: &str,
+        bytes: Bytes,
+    ) -> io::Result<()>;
 
     /// The parts held that fit `plan`, one per offset, in order.
     async fn list(&self, upload: &str, plan: &PartPlan) -> io::Result<Vec<StoredPart>>;
@@ -75,7 +83,14 @@ impl Parts for ObjectParts {
         Ok(())
     }
 
-    async fn put(&self, upload: &str, offset: u64, md5: &str, bytes: Bytes) -> io::Result<()> {
+    async fn put(
+        &self,
+        upload: &str,
+        _file_size: u64,
+        offset: u64,
+        md5: &str,
+        bytes: Bytes,
+    ) -> io::Result<()> {
         let key = part_key(upload, offset, md5);
         let mut writer = self.backend.create(&key, bytes.len() as u64).await?;
         writer.write(bytes).await?;
