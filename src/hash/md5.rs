@@ -223,15 +223,17 @@ pub(crate) fn rounds<W: Word>(state: &mut [W; 4], m: &[W; 16]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use md5::Digest;
 
-    fn reference(data: &[u8]) -> [u8; 16] {
+    /// The `md-5` crate's digest.
+    pub(crate) fn reference(data: &[u8]) -> [u8; 16] {
         md5::Md5::digest(data).into()
     }
 
-    fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    /// `len` pseudo-random bytes.
+    pub(crate) fn bytes(len: usize, seed: u64) -> Vec<u8> {
         let mut x = seed | 1;
         (0..len)
             .map(|_| {

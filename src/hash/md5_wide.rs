@@ -293,19 +293,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use md5::Digest;
-
-    fn bytes(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
+    use crate::hash::md5::tests::{bytes, reference};
 
     /// Each kernel this processor runs (and the fallback, always), every
     /// count of messages, against the `md-5` crate at every length around
@@ -337,7 +325,7 @@ mod tests {
                     let digests = kernel.digest(&refs);
                     assert_eq!(digests.len(), n);
                     for (j, message) in refs.iter().enumerate() {
-                        let expected: [u8; 16] = md5::Md5::digest(message).into();
+                        let expected = reference(message);
                         assert_eq!(
                             digests[j],
                             expected,

@@ -152,8 +152,11 @@ async fn run(args: &Args, shared: &Arc<Vec<u8>>, files: &Files) -> Result<Outcom
     let mut conn = Conn::connect(addr).await?;
     for file in files.iter() {
         let target = format!("/signature?f=load&ft=bin&fs={}&uid=1", file.sha);
-        let answer: Value = serde_json::from_slice(&conn.call("GET", &target, &[]).await?)?;
-        let signature = answer["signature"].as_str().ok_or("no signature")?;
+        let reply = conn.call("GET", &target, &[]).await?;
+        let answer: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+        let signature = answer["signature"]
+            .as_str()
+            .ok_or_else(|| reply.error("no signature"))?;
         signatures.push(signature.to_owned());
     }
     let signatures = Arc::new(signatures);
@@ -178,7 +181,9 @@ async fn run(args: &Args, shared: &Arc<Vec<u8>>, files: &Files) -> Result<Outcom
                     signature: signatures[i].clone(),
                 }
                 .url(ENDPOINT);
-                expect_ok(&conn.call("GET", &target, &[]).await?, "InitUploadUGC")?;
+                conn.call("GET", &target, &[])
+                    .await?
+                    .expect_ok("InitUploadUGC")?;
                 Ok::<_, BoxError>(conn)
             })
         })
@@ -213,8 +218,8 @@ async fn run(args: &Args, shared: &Arc<Vec<u8>>, files: &Files) -> Result<Outcom
                         signature: signatures[i].clone(),
                     }
                     .url(ENDPOINT);
-                    let answer = conn.call("POST", &target, file.part(&shared, p)).await?;
-                    expect_ok(&answer, &format!("UploadPartUGC of part {p}"))?;
+                    let reply = conn.call("POST", &target, file.part(&shared, p)).await?;
+                    reply.expect_ok(&format!("UploadPartUGC of part {p}"))?;
                 }
             }));
         }
@@ -240,7 +245,9 @@ async fn run(args: &Args, shared: &Arc<Vec<u8>>, files: &Files) -> Result<Outcom
                     signature: signatures[i].clone(),
                 }
                 .url(ENDPOINT);
-                expect_ok(&conn.call("GET", &target, &[]).await?, "FinishUploadUGC")
+                conn.call("GET", &target, &[])
+                    .await?
+                    .expect_ok("FinishUploadUGC")
             })
         })
         .collect();
@@ -255,11 +262,25 @@ async fn run(args: &Args, shared: &Arc<Vec<u8>>, files: &Files) -> Result<Outcom
     })
 }
 
-/// Fails unless `body` is a protocol answer with code 0.
-fn expect_ok(body: &[u8], what: &str) -> Result<(), BoxError> {
-    match Answer::parse(body) {
-        Some(answer) if answer.code == code::OK => Ok(()),
-        _ => Err(format!("{what}: {}", String::from_utf8_lossy(body)).into()),
+/// An answer: its HTTP status and body.
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    /// Fails unless the body is a protocol answer with code 0.
+    fn expect_ok(&self, what: &str) -> Result<(), BoxError> {
+        match Answer::parse(&self.body) {
+            Some(answer) if answer.code == code::OK => Ok(()),
+            _ => Err(self.error(what)),
+        }
+    }
+
+    /// `what` failed: the status and the body, for the log.
+    fn error(&self, what: &str) -> BoxError {
+        let body = String::from_utf8_lossy(&self.body);
+        format!("{what}: HTTP {}: {body}", self.status).into()
     }
 }
 
@@ -282,8 +303,8 @@ impl Conn {
         })
     }
 
-    /// Sends one request and reads its answer's body.
-    async fn call(&mut self, method: &str, target: &str, body: &[u8]) -> io::Result<Vec<u8>> {
+    /// Sends one request and reads its answer.
+    async fn call(&mut self, method: &str, target: &str, body: &[u8]) -> io::Result<Reply> {
         let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {}\r\n", self.host);
         if method == "POST" {
             head += &format!(
@@ -302,6 +323,12 @@ impl Conn {
             self.fill().await?;
         };
         let head = std::str::from_utf8(&self.buf[..head_end]).map_err(invalid)?;
+        // "HTTP/1.1 200 OK"
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| invalid(format!("{method} {target}: no status line")))?;
         let len: usize = head
             .lines()
             .filter_map(|line| line.split_once(':'))
@@ -315,9 +342,9 @@ impl Conn {
         while self.buf.len() < head_end + len {
             self.fill().await?;
         }
-        let answer = self.buf[head_end..head_end + len].to_vec();
+        let body = self.buf[head_end..head_end + len].to_vec();
         self.buf.drain(..head_end + len);
-        Ok(answer)
+        Ok(Reply { status, body })
     }
 
     async fn fill(&mut self) -> io::Result<()> {

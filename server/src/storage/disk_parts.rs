@@ -510,8 +510,8 @@ mod tests {
     }
 
     /// The record of the part at `offset`, as a crash may leave it.
-    fn put_record(root: &Path, size: u64, offset: u64, len: usize, md5: &str, confirmed: bool) {
-        let record = record(offset, len as u64, md5, confirmed).unwrap();
+    fn put_record(root: &Path, size: u64, offset: u64, part: &(Bytes, String), confirmed: bool) {
+        let record = record(offset, part.0.len() as u64, &part.1, confirmed).unwrap();
         put_bytes(root, slot(size, offset), &record);
     }
 
@@ -556,33 +556,12 @@ mod tests {
         );
         // 1: bytes and record, not confirmed.
         put_bytes(root.path(), GRAIN, &parts[1].0);
-        put_record(
-            root.path(),
-            size,
-            GRAIN,
-            parts[1].0.len(),
-            &parts[1].1,
-            false,
-        );
+        put_record(root.path(), size, GRAIN, &parts[1], false);
         // 2: record, bytes never written.
-        put_record(
-            root.path(),
-            size,
-            2 * GRAIN,
-            parts[2].0.len(),
-            &parts[2].1,
-            false,
-        );
+        put_record(root.path(), size, 2 * GRAIN, &parts[2], false);
         // 3: record, half its bytes.
         put_bytes(root.path(), 3 * GRAIN, &parts[3].0[..GRAIN as usize / 2]);
-        put_record(
-            root.path(),
-            size,
-            3 * GRAIN,
-            parts[3].0.len(),
-            &parts[3].1,
-            false,
-        );
+        put_record(root.path(), size, 3 * GRAIN, &parts[3], false);
         let expected = vec![(0, parts[0].1.clone()), (GRAIN, parts[1].1.clone())];
         assert_eq!(listed(&store, size).await, expected);
         // Written again, parts 2 and 3 are confirmed and listed.
@@ -613,7 +592,7 @@ mod tests {
             .await
             .unwrap();
         // The crash: the new record (unconfirmed) on disk, half the bytes.
-        put_record(root.path(), size, 0, new.len(), &new_md5, false);
+        put_record(root.path(), size, 0, &(new.clone(), new_md5.clone()), false);
         put_bytes(root.path(), 0, &new[..GRAIN as usize / 2]);
         assert_eq!(listed(&store, size).await, []);
         // Sent again after the crash: kept, confirmed.
