@@ -243,37 +243,53 @@ export function drive(s, blob, stallMs, signal, module, workerCode) {
   // Reads the file here, SLICE bytes at a time with AHEAD reads in flight,
   // and feeds it in steps of at most BUFFER bytes, in tasks of at most
   // BUDGET ms (a long task makes the page feel stuck).
-  async function onPage() {
-    const size = blob.size;
-    const reads = [];
-    for (let requested = 0, delivered = 0; delivered < size && !ended; ) {
-      while (requested < size && reads.length < AHEAD) {
-        const end = Math.min(requested + SLICE, size);
-        const read = blob.slice(requested, end).arrayBuffer();
-        read.catch(() => {}); // failing after the pass ended: unheard
-        reads.push({ read, want: end - requested });
-        requested = end;
-      }
-      const { read, want } = reads.shift();
-      const buffer = await read;
-      if (buffer.byteLength !== want) throw "the file changed while it was read";
+  function onPage() {
+    const read = async (start, end) => {
+      const buffer = await blob.slice(start, end).arrayBuffer();
+      if (buffer.byteLength !== end - start) throw "the file changed while it was read";
+      return buffer;
+    };
+    return readAhead(blob.size, SLICE, AHEAD, read, async (buffer) => {
       let resumed = now();
-      for (let at = 0; at < want && !ended; at += BUFFER) {
+      for (let at = 0; at < buffer.byteLength && !ended; at += BUFFER) {
         if (now() - resumed > BUDGET) {
           await new Promise((r) => setTimeout(r, 0));
           resumed = now();
         }
-        const bytes = new Uint8Array(buffer, at, Math.min(BUFFER, want - at));
-        feed(READ, HASH, 0, bytes);
+        feed(READ, HASH, 0, new Uint8Array(buffer, at, Math.min(BUFFER, buffer.byteLength - at)));
       }
-      delivered += want;
-    }
+      return !ended;
+    });
   }
 
   listen("add");
   if (signal?.aborted) abort();
   else wake();
   return result;
+}
+
+/**
+ * Reads bytes 0..size in order, `span` at a time (`read(start, end)`: a
+ * promise), with `ahead` reads in flight whenever one is awaited (that one
+ * included), and awaits `use` with what each gave, in turn, until `use`
+ * returns false (then false) or all is used (true). A read that fails
+ * rejects; one still in flight when the pass ended fails unheard. The
+ * page's pass and the reading Worker's read through it (the Worker gets
+ * its source: it uses nothing but its arguments).
+ */
+async function readAhead(size, span, ahead, read, use) {
+  const reads = [];
+  for (let requested = 0; ; ) {
+    while (reads.length < ahead && requested < size) {
+      const end = Math.min(requested + span, size);
+      const next = read(requested, end);
+      next.catch(() => {});
+      reads.push(next);
+      requested = end;
+    }
+    if (!reads.length) return true;
+    if (!(await use(await reads.shift()))) return false;
+  }
 }
 
 // The page's reading Worker (read-worker.js says how it reads and hashes,
@@ -285,8 +301,8 @@ function readWorker(workerCode) {
   if (worker === undefined) {
     worker = null;
     try {
-      // read-worker.js's function: its source, called.
-      const w = new Worker(URL.createObjectURL(new Blob([`(${workerCode})()`])));
+      // read-worker.js's function: its source, called with readAhead's.
+      const w = new Worker(URL.createObjectURL(new Blob([`(${workerCode})(${readAhead})`])));
       const shared = { w, inboxes: new Map(), id: 0 };
       w.onmessage = ({ data }) => shared.inboxes.get(data.id)?.(data);
       w.onerror = () => {

@@ -1,8 +1,9 @@
 // The reading Worker of vod-ugc-upload: the function `readWorker` below is
 // its code (src/web/call.rs gets it through `readWorkerCode`,
-// src/web/driver.js starts it from a blob: URL of its source; one per
-// page). Its body uses only its own names and the Worker's globals: it
-// runs there, never on the page.
+// src/web/driver.js starts it from a blob: URL of its source, called with
+// driver.js's `readAhead` as its argument; one per page). Its body uses
+// only its own names, that argument and the Worker's globals: it runs
+// there, never on the page.
 //
 // It reads a Blob front to back and hashes it here, with the page's own
 // wasm module (the compiled WebAssembly.Module, posted by the page, is
@@ -13,8 +14,8 @@
 // only progress and, at the end, the digests.
 //
 // The memory a reading holds is bounded whatever the file's size: `ahead`
-// reads in flight and the buffer being hashed, of `size` bytes each, plus
-// one such buffer in wasm memory.
+// buffers of `size` bytes (the one being hashed and the reads in flight),
+// plus one such buffer in wasm memory.
 //
 // Two ways of reading, chosen per reading:
 // - "stream": `blob.stream()` read with a BYOB reader straight into our
@@ -35,8 +36,8 @@
 //   {id, blob, module, part, mode, size, ahead, hooks}  hash `blob` with
 //        `module`, with its parts' MD5s at `part` bytes (0: none); `mode`
 //        "stream", "slices" or undefined (the default: see above); `size`
-//        bytes per read and `ahead` reads in flight (undefined: the
-//        defaults below); `hooks` for tests and diagnosis only: the page's
+//        bytes per read and `ahead` reads in flight whenever one is
+//        awaited, it included (undefined: the defaults below); `hooks` for tests and diagnosis only: the page's
 //        `globalThis.__vodUgcUploadRead`, `{streamFailsAt, slicesFailAt,
 //        hashFailsAt, poison}` (see `faulty` below; `hashFailsAt` makes the
 //        hashing fail as a wasm trap would, once it would pass that offset;
@@ -54,12 +55,15 @@
 //        instantiated, or trapped): the page hashes the file itself
 export const readWorkerCode = () => readWorker;
 
-function readWorker() {
+function readWorker(readAhead) {
   "use strict";
 
-  /** Bytes per read, reading a stream or slices; reads in flight. */
+  /**
+   * Bytes per read, reading a stream or slices; reads in flight when one is
+   * awaited (it included): while a buffer is hashed, the next two are read.
+   */
   const SIZE = { stream: 4 << 20, slices: 4 << 20 };
-  const AHEAD = 2;
+  const AHEAD = 3;
   /**
    * Whether slices are read by default although Blob streams have a BYOB
    * reader: in Firefox (Gecko; its forks say "Firefox/" too; Firefox on iOS
@@ -118,8 +122,6 @@ function readWorker() {
       chain: Promise.resolve(),
       /** Buffers hashed, to be filled again (stream reads). */
       free: [],
-      /** Where the next read starts in the file. */
-      requested: 0,
       hooks: hooks || {},
     };
     readings.set(id, reading);
@@ -170,21 +172,10 @@ function readWorker() {
     } catch (error) {
       return last(reading, { broken: describe(error) });
     }
-    const reads = [];
     let hashed = 0;
     try {
-      for (;;) {
-        while (reads.length < reading.ahead && reading.requested < size) reads.push(read(reading));
-        if (!reads.length) break;
-        let chunk;
-        try {
-          chunk = await reads.shift();
-        } catch (error) {
-          return last(reading, { error: describe(error) });
-        }
-        if (!live(reading)) return;
-        // The next read starts before this buffer is hashed.
-        while (reads.length < reading.ahead && reading.requested < size) reads.push(read(reading));
+      const done = await readAhead(size, reading.size, reading.ahead, (start, end) => read(reading, start, end), async (chunk) => {
+        if (!live(reading)) return false;
         if (chunk.len !== chunk.want) return last(reading, { error: "NotReadableError: the file changed while it was read" });
         try {
           hashed = await hash(reading, x, h, chunk, hashed);
@@ -194,7 +185,7 @@ function readWorker() {
           wasm = h = undefined;
           return last(reading, { broken: describe(error) });
         }
-        if (!live(reading)) return;
+        if (!live(reading)) return false;
         if (reading.stream) {
           if (reading.hooks.poison) new Uint8Array(chunk.buffer).fill(0xa5);
           reading.free.push(chunk.buffer);
@@ -205,7 +196,9 @@ function readWorker() {
           // +101 MiB without, +35 to +46 MiB with.
           chunk.buffer.transfer?.(0);
         }
-      }
+        return true;
+      }).catch((error) => last(reading, { error: describe(error) }));
+      if (!done) return;
       const n = x.vh_finish(h);
       const at = x.vh_buf(h, n);
       const digests = x.memory.buffer.slice(at, at + n);
@@ -246,14 +239,10 @@ function readWorker() {
   }
 
   /**
-   * The promise of the next `reading.size` bytes of the file (fewer at its
-   * end): {buffer, len, want}; `len` is what was read, `want` what should
-   * have been. Advances `reading.requested`.
+   * The promise of bytes start..end of the file: {buffer, len, want};
+   * `len` is what was read, `want` what should have been.
    */
-  function read(reading) {
-    const start = reading.requested;
-    const end = Math.min(start + reading.size, reading.blob.size);
-    reading.requested = end;
+  function read(reading, start, end) {
     const filled = reading.stream ? reading.chain.then(() => fill(reading, start, end)) : slice(reading, start, end);
     // The next stream read waits for this one; and a read still in flight
     // when the reading ends may fail unheard.

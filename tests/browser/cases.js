@@ -258,7 +258,7 @@ export const cases = {
     // own pass, at odd sizes, on part boundaries, over several buffers,
     // however the Worker reads (its defaults, slices, a stream read into
     // buffers of an odd size that cut the parts anywhere).
-    const ways = [{}, { mode: "slices", poison: true }, { mode: "stream", size: 3 * MIB + 5, ahead: 3, poison: true }];
+    const ways = [{}, { mode: "slices", poison: true }, { mode: "stream", size: 3 * MIB + 5, ahead: 4, poison: true }];
     // How the Worker must have read: slices where Blob streams have no BYOB
     // reader (WebKit); by default also in Firefox, whose slices are faster
     // than its stream (read-worker.js, SLICES).
