@@ -126,46 +126,54 @@ export const IN_A_ROW = 3;
 /**
  * Passes of ours on each source in a run, for its disk/memory ratio. One
  * 256 MiB pass takes under a second, and on this shared 2-core machine a
- * single pass varies by about ±10 % with what else runs: hashing the same
- * in-memory Blob twice in a row fell under 95 % of itself in 38 % of 32
- * runs (BENCHMARKS.md, "Firefox reads slices"). Other work only ever makes a
- * pass slower, so each source's fastest pass in the run is its speed for
- * the ratio (as timeit takes the least time); the first pass of each is
- * also the run's figure against the peers, which get one pass each.
+ * single pass varies by about ±10 %: hashing the same in-memory Blob twice
+ * in a row fell under 95 % of itself in 38 % of 32 runs (BENCHMARKS.md,
+ * "Firefox reads slices"), and the fastest of 3 passes each was no steadier
+ * (Chromium 88 % where its first passes gave 98 %). So a run times ours
+ * RATIO_PASSES times on each source in ABBA order (memory, disk, disk,
+ * memory, ...: drift and what a pass leaves to the next one fall on both
+ * sides alike) and compares the bytes per second of all passes together.
+ * The first pass of each is also the run's figure against the peers, which
+ * get one pass each.
  */
-export const RATIO_PASSES = 3;
+export const RATIO_PASSES = 4;
 
 /**
  * The rest of a run's passes of ours for its ratio: `first` holds the run's
- * first pass on each source (MiB/s), `hashOurs(src)` times one more pass
- * (MiB/s). Pairs keep taking turns in order. Returns the fastest of each.
+ * first pass on each source (MiB/s, in pairOrder(run)), `hashOurs(src)`
+ * times one more pass (MiB/s). Returns {mem, disk} MiB/s over each source's
+ * passes together, and `passes`, each source's speeds in the order taken.
  */
-export async function fastestOfRun(run, first, hashOurs) {
-  const best = { ...first };
+export async function pooledOfRun(run, first, hashOurs) {
+  const passes = { mem: [first.mem], disk: [first.disk] };
   for (let k = 1; k < RATIO_PASSES; k++) {
-    for (const src of pairOrder(run + k)) best[src] = Math.max(best[src], await hashOurs(src));
+    for (const src of pairOrder(run + k)) passes[src].push(await hashOurs(src));
   }
-  return best;
+  const pooled = (xs) => xs.length / xs.reduce((t, x) => t + 1 / x, 0);
+  return { mem: pooled(passes.mem), disk: pooled(passes.disk), passes };
 }
 
 /**
- * Ours on the disk File against ours in memory, run by run: `fastest` is
- * {mem, disk} of each run's fastest passes (the target's ratio), `first`
- * the same of its first passes (shown beside, as measured). Whether every
- * run reached 95 %, over at least IN_A_ROW runs (null with fewer).
+ * Ours on the disk File against ours in memory, run by run: `pooled` is
+ * {mem, disk} of each run's passes together (the target's ratio), `first`
+ * the same of its first passes alone (shown beside, as measured). Whether
+ * every run reached 95 %, over at least IN_A_ROW runs (null with fewer).
  */
-export function diskShare(fastest, first) {
+export function diskShare(pooled, first) {
   const ratios = (x) => x.disk.map((d, i) => d / x.mem[i]);
   const list = (x) => ratios(x).map((r) => `${(r * 100).toFixed(0)} %`).join(", ") || "none";
-  const rs = ratios(fastest);
+  const rs = ratios(pooled);
   const ok = rs.length < IN_A_ROW ? null : rs.every((x) => x >= 0.95);
   return {
     ratios: rs,
     ok,
-    name: `disk File ≥ 95 % of ours in memory in each of ${IN_A_ROW}+ runs in a row (fastest of ${RATIO_PASSES} passes each)`,
-    detail: `run by run: ${list(fastest)} (first passes alone: ${list(first)})`,
+    name: `disk File ≥ 95 % of ours in memory in each of ${IN_A_ROW}+ runs in a row (${RATIO_PASSES} passes each, ABBA)`,
+    detail: `run by run: ${list(pooled)}; first passes alone: ${list(first)}`,
   };
 }
+
+/** One run's passes of ours, for the log: "mem 330 341 … / disk 337 …". */
+export const passesLine = (p) => `mem ${p.mem.map((x) => x.toFixed(0)).join(" ")} / disk ${p.disk.map((x) => x.toFixed(0)).join(" ")} MiB/s`;
 
 /**
  * Measures one engine: `{ version, byob, mem, disk, memory, mismatches }`;
@@ -174,7 +182,7 @@ export function diskShare(fastest, first) {
  */
 export async function measureEngine(engine, { baseUrl, file, bigFile, size, expectedSha, bigSha, runs, slice, launchChromium, log, upload, hashing = true }) {
   const e = await openEngine(engine, launchChromium);
-  const out = { engine, version: e.version, hashing, mem: {}, disk: {}, fastest: { mem: [], disk: [] }, memory: [], mismatches: [], upload: null };
+  const out = { engine, version: e.version, hashing, mem: {}, disk: {}, pooled: { mem: [], disk: [] }, memory: [], mismatches: [], upload: null };
   try {
     const load = async (path) => {
       await e.goto(`${baseUrl}/index.html`);
@@ -201,17 +209,18 @@ export async function measureEngine(engine, { baseUrl, file, bigFile, size, expe
       }
       if (run >= 0) {
         const first = { mem: out.mem.ours[run], disk: out.disk.ours[run] };
-        const best = await fastestOfRun(run, first, async (src) => {
+        const best = await pooledOfRun(run, first, async (src) => {
           const r = await e.run(`([m, src, slice]) => bench.hash(m, src, slice)`, ["ours", src, slice]);
           if (r.hex !== expectedSha) out.mismatches.push(`${engine} ours (${src}) gave ${r.hex}`);
           return size / MiB / (r.ms / 1000);
         });
-        for (const src of ["mem", "disk"]) out.fastest[src].push(best[src]);
+        for (const src of ["mem", "disk"]) out.pooled[src].push(best[src]);
+        log(`${engine}: ours' passes in run ${run + 1}: ${passesLine(best.passes)}`);
       }
       // Each way of ours: its disk File against its in-memory Blob in this run.
       const pct = (w) => `${out.mem[w][run].toFixed(0)} / ${out.disk[w][run].toFixed(0)} MiB/s, ${(out.disk[w][run] / out.mem[w][run] * 100).toFixed(0)} %`;
-      const fastest = run < 0 ? "" : `; ours' fastest of ${RATIO_PASSES}: ${(out.fastest.disk[run] / out.fastest.mem[run] * 100).toFixed(0)} %`;
-      const share = run < 0 ? "" : `: in memory / disk File, disk of memory: ${ways.filter((w) => w.startsWith("ours")).map((w) => `${w} ${pct(w)}`).join(", ")}${fastest}`;
+      const pooled = run < 0 ? "" : `; ours' ${RATIO_PASSES} passes each: ${(out.pooled.disk[run] / out.pooled.mem[run] * 100).toFixed(0)} %`;
+      const share = run < 0 ? "" : `: in memory / disk File, disk of memory: ${ways.filter((w) => w.startsWith("ours")).map((w) => `${w} ${pct(w)}`).join(", ")}${pooled}`;
       log(`${engine}: hashing ${run < 0 ? "warm-up" : `run ${run + 1}/${runs}`} done${share}`);
     }
     if (upload) out.upload = await measureUpload(e, engine, runs, upload, log);
@@ -308,7 +317,7 @@ export function engineRows(r, { row, section, target, mib, bigLabel, sliceLabel 
           v / med[src]["hash-wasm"] >= 1.3, `${f2(v / med[src]["hash-wasm"])} ×`);
         if (src === "disk") {
           // Issue 13 asks it of Chromium and Firefox; WebKit's is shown.
-          const d = diskShare(r.fastest, { mem: r.mem.ours, disk: r.disk.ours });
+          const d = diskShare(r.pooled, { mem: r.mem.ours, disk: r.disk.ours });
           compared += `; of ours in memory ${d.detail}`;
           if (r.engine !== "webkit") t += `; ${target(`${label}: ${d.name}`, d.ok, d.detail)}`;
         }
