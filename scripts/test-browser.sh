@@ -38,7 +38,9 @@ server_bin="$ROOT/target/release/vod-ugc-server"
 # start_server NAME ARGS...: starts a server in $run, sets $address to its
 # base URL. Its output file must be new: `cmd >file &` truncates the file
 # only once the forked child runs, so a file left by an earlier server could
-# be read first and hand the tests that server's (closed) port.
+# be read first and hand the tests that server's (closed) port. Until that
+# child runs, the file does not exist yet either: reading it then is not an
+# error (under `set -e` a failed read here ended the whole run).
 start_server() {
   local name="$1"; shift
   mkdir "$run/$name"
@@ -47,7 +49,7 @@ start_server() {
     >"$run/$name.out" 2>"$run/$name.log" &
   pids+=("$!")
   for _ in $(seq 100); do
-    address="$(sed -n 's/^vod-ugc-server listening on \(http:[^ ]*\).*/\1/p' "$run/$name.out")"
+    address="$(sed -n 's/^vod-ugc-server listening on \(http:[^ ]*\).*/\1/p' "$run/$name.out" 2>/dev/null || true)"
     [ -n "$address" ] && return 0
     sleep 0.1
   done
