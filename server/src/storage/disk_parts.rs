@@ -193,7 +193,7 @@ impl Parts for DiskParts {
                 match parse_record(record, slot as u64 * GRAIN) {
                     Some((part, _)) if plan.check(part.offset, part.len).is_err() => {}
                     Some((part, true)) => parts.push(part),
-                    Some((part, false)) => unconfirmed.push(part.offset),
+                    Some((part, false)) => unconfirmed.push(part),
                     None => {}
                 }
             }
@@ -242,22 +242,19 @@ impl Parts for DiskParts {
     }
 }
 
-/// The parts of the unconfirmed records at `offsets` whose bytes are on
-/// disk. Each range is locked (shared) first: a part being written is
-/// waited for, and its record read again (confirmed by then, or left
+/// Of the parts whose records were read `unconfirmed`, those whose bytes
+/// are on disk. Each range is locked (shared) first: a part being written
+/// is waited for, and its record read again (confirmed by then, or left
 /// unconfirmed by a write that failed). The bytes are read back and
 /// hashed; those that match are fdatasynced before they are listed.
 /// Only after a crash (or beside a part in flight) is any record here.
-fn verify(data: &File, offsets: &[u64], plan: &PartPlan) -> io::Result<Vec<StoredPart>> {
+fn verify(data: &File, unconfirmed: &[StoredPart], plan: &PartPlan) -> io::Result<Vec<StoredPart>> {
     let (mut parts, mut read_back) = (Vec::new(), false);
-    for &offset in offsets {
+    for read in unconfirmed {
+        let offset = read.offset;
         let slot = slot(plan.file_size(), offset);
+        lock(data, offset, read.len, Lock::Read)?;
         let mut record = [0; RECORD];
-        data.read_exact_at(&mut record, slot)?;
-        let Some((part, _)) = parse_record(&record, offset) else {
-            continue;
-        };
-        lock(data, offset, part.len, Lock::Read)?;
         data.read_exact_at(&mut record, slot)?;
         let (part, confirmed) = match parse_record(&record, offset) {
             Some(now) if plan.check(offset, now.0.len).is_ok() => now,
