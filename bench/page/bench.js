@@ -67,7 +67,7 @@ const hashers = {
   ours: (blob) => hashFile(blob),
   // Ours, its Worker made to read slices, or a BYOB stream to the end:
   // against "ours" (by default a BYOB stream where Blob streams have a
-  // BYOB reader and it hands over large pieces, else slices), the
+  // BYOB reader, except in Firefox; else slices: read-worker.js), the
   // measurements the default per engine comes from.
   "ours-slices": (blob) => hashWith(blob, { mode: "slices" }),
   "ours-stream": (blob) => hashWith(blob, { mode: "stream" }),
