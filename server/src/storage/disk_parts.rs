@@ -18,9 +18,11 @@
 //! row, before: BENCHMARKS.md, "one sync per part").
 //!
 //! Durability, per part, in one trip to a blocking thread, with one
-//! fdatasync: its record is written *unconfirmed*, its bytes written
-//! (`O_DIRECT` from the part's aligned buffer), the file fdatasynced, and
-//! the part answered; then the record is marked *confirmed* by a plain
+//! fdatasync (shared with the upload's other parts in flight:
+//! `group_sync.rs`): its record is written *unconfirmed*, its bytes
+//! written (`O_DIRECT` from the part's aligned buffer) while they are
+//! still being hashed, the file fdatasynced, and, once the MD5 check has
+//! passed, the part answered; then the record is marked *confirmed* by a plain
 //! write, never synced: it is only written once the bytes are durable, so
 //! a confirmation on disk is always true. A listing trusts confirmed
 //! records; an unconfirmed one (a crash between the sync and the
@@ -31,7 +33,9 @@
 //! over a confirmed record first makes that record unconfirmed, durably,
 //! before its bytes change: a crash in between cannot leave a confirmed
 //! record whose MD5 is not the bytes'. Sent again with the same MD5, it is
-//! already kept: nothing is written. The file and its folder are created
+//! already kept: nothing is written. Over a record of either kind, bytes
+//! are written only after their MD5 check passed; a part failing it over
+//! none has its record wiped (it was never listed: its bytes fail it). The file and its folder are created
 //! and fsynced by InitUploadUGC, before it answers.
 //!
 //! Several processes may share the data folder: a part holds a lock on its
@@ -48,6 +52,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -57,8 +62,9 @@ use vod_ugc_upload::plan::PartPlan;
 use vod_ugc_upload::protocol::{is_md5_hex, to_hex};
 
 use super::disk::{blocking, create_dirs, parent, sync_dir, write_at};
+use super::group_sync::GroupSync;
 use super::part_buf::PartBuf;
-use super::parts::Parts;
+use super::parts::{md5_mismatch, Md5Check, Parts};
 use super::StoredPart;
 
 const DATA: &str = "data";
@@ -84,12 +90,14 @@ const READ: usize = 1 << 20;
 
 pub struct DiskParts {
     root: PathBuf,
+    syncs: Arc<GroupSync>,
 }
 
 impl DiskParts {
     pub fn new(root: &Path) -> DiskParts {
         DiskParts {
             root: root.to_owned(),
+            syncs: Arc::default(),
         }
     }
 }
@@ -124,17 +132,16 @@ impl Parts for DiskParts {
         offset: u64,
         md5: &str,
         bytes: Bytes,
+        check: Md5Check,
     ) -> io::Result<()> {
         let folder = self.root.join(upload);
         let len = bytes.len() as u64;
         let unconfirmed = record(offset, len, md5, false)?;
         let confirmed = record(offset, len, md5, true)?;
-        let md5 = md5.to_owned();
+        let (md5, syncs) = (md5.to_owned(), Arc::clone(&self.syncs));
         blocking(move || {
-            let data = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(folder.join(DATA))?;
+            let path = folder.join(DATA);
+            let data = OpenOptions::new().read(true).write(true).open(&path)?;
             lock(&data, offset, len, Lock::Write)?;
             let held = data.metadata()?;
             if held.nlink() != 1 {
@@ -152,16 +159,31 @@ impl Parts for DiskParts {
             let slot = slot(file_size, offset);
             let mut record = [0; RECORD];
             data.read_exact_at(&mut record, slot)?;
-            match parse_record(&record, offset) {
+            // Over a record (a part kept, or maybe kept), bytes are written
+            // only once their check passed; over none, nothing can be lost,
+            // and they are written while they are hashed.
+            let held = parse_record(&record, offset);
+            let mut check = Some(check);
+            if held.is_some() && !check.take().is_some_and(Md5Check::wait) {
+                return Err(md5_mismatch());
+            }
+            match held {
                 Some((part, true)) if part.len == len && part.md5 == md5 => return Ok(()),
                 Some((_, true)) => {
                     data.write_all_at(&unconfirmed, slot)?;
-                    data.sync_data()?;
+                    syncs.sync_data(&path, &data)?;
                 }
                 _ => data.write_all_at(&unconfirmed, slot)?,
             }
             write_at(&data, &bytes, offset)?;
-            data.sync_data()?;
+            syncs.sync_data(&path, &data)?;
+            if check.is_some_and(|check| !check.wait()) {
+                // Never listed (its bytes fail its MD5) but in the way of
+                // the next write of this part: wiped (a plain write: a
+                // crash before it reaches the disk leaves it unlisted).
+                data.write_all_at(&[0; RECORD], slot)?;
+                return Err(md5_mismatch());
+            }
             data.write_all_at(&confirmed, slot)
             // Closing `data` releases the lock.
         })
@@ -451,7 +473,9 @@ mod tests {
                 let store = store.clone();
                 tokio::spawn(async move {
                     let (bytes, md5) = part(GRAIN as usize, seed);
-                    store.put(UPLOAD, size, GRAIN, &md5, bytes).await
+                    store
+                        .put(UPLOAD, size, GRAIN, &md5, bytes, Md5Check::passed())
+                        .await
                 })
             })
             .collect();
@@ -477,11 +501,18 @@ mod tests {
         let (head, head_md5) = part(GRAIN as usize, 3);
         let (tail, tail_md5) = part(100, 5);
         store
-            .put(UPLOAD, size, 0, &head_md5, head.clone())
+            .put(UPLOAD, size, 0, &head_md5, head.clone(), Md5Check::passed())
             .await
             .unwrap();
         store
-            .put(UPLOAD, size, GRAIN, &tail_md5, tail.clone())
+            .put(
+                UPLOAD,
+                size,
+                GRAIN,
+                &tail_md5,
+                tail.clone(),
+                Md5Check::passed(),
+            )
             .await
             .unwrap();
         let file = [&head[..], &tail[..]].concat();
@@ -499,7 +530,7 @@ mod tests {
         assert_eq!(std::fs::read(root.path().join("media/b/f0")).unwrap(), file);
         let (other, other_md5) = part(GRAIN as usize, 7);
         let late = store
-            .put(UPLOAD, size, 0, &other_md5, other)
+            .put(UPLOAD, size, 0, &other_md5, other, Md5Check::passed())
             .await
             .unwrap_err();
         assert_eq!(late.kind(), io::ErrorKind::NotFound);
@@ -532,6 +563,55 @@ mod tests {
         parts.into_iter().map(|p| (p.offset, p.md5)).collect()
     }
 
+    /// A part is written while it is hashed; one whose check fails is not
+    /// listed, and leaves a part kept at its offset as it was: its bytes
+    /// are written only over a slot without a record, and its record is
+    /// wiped.
+    #[tokio::test]
+    async fn a_part_failing_its_check_is_not_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let store = DiskParts::new(root.path());
+        let size = 2 * GRAIN;
+        store.begin(UPLOAD, size).await.unwrap();
+        let failed = || {
+            let (outcome, check) = Md5Check::pending();
+            outcome.send(false).unwrap();
+            check
+        };
+        let (kept, kept_md5) = part(GRAIN as usize, 3);
+        let (bad, bad_md5) = part(GRAIN as usize, 5);
+        // Over nothing: written, then wiped.
+        let refused = store.put(UPLOAD, size, 0, &bad_md5, bad.clone(), failed());
+        assert_eq!(
+            refused.await.unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        assert!(read_slot(root.path(), size, 0).is_none());
+        assert_eq!(listed(&store, size).await, []);
+        // Over a part kept: nothing written.
+        store
+            .put(UPLOAD, size, 0, &kept_md5, kept.clone(), Md5Check::passed())
+            .await
+            .unwrap();
+        let refused = store.put(UPLOAD, size, 0, &bad_md5, bad.clone(), failed());
+        assert_eq!(
+            refused.await.unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        assert_eq!(listed(&store, size).await, [(0, kept_md5)]);
+        let data = std::fs::read(root.path().join(UPLOAD).join(DATA)).unwrap();
+        assert_eq!(data[..GRAIN as usize], kept[..]);
+        // A check never answered (the hashing failed) fails too.
+        let (outcome, check) = Md5Check::pending();
+        drop(outcome);
+        let refused = store.put(UPLOAD, size, GRAIN, &bad_md5, bad, check);
+        assert_eq!(
+            refused.await.unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        assert!(read_slot(root.path(), size, GRAIN).is_none());
+    }
+
     /// What a crash can leave of a part: its record unconfirmed (written
     /// and synced with the data, the confirmation not yet written) counts
     /// when its bytes are there, not when they are missing or torn.
@@ -544,7 +624,14 @@ mod tests {
         let parts: Vec<_> = (0..4u8).map(|i| part(GRAIN as usize, i + 3)).collect();
         // 0: answered (confirmed).
         store
-            .put(UPLOAD, size, 0, &parts[0].1, parts[0].0.clone())
+            .put(
+                UPLOAD,
+                size,
+                0,
+                &parts[0].1,
+                parts[0].0.clone(),
+                Md5Check::passed(),
+            )
             .await
             .unwrap();
         assert!(
@@ -565,7 +652,14 @@ mod tests {
         for i in [2, 3] {
             let (bytes, md5) = &parts[i];
             store
-                .put(UPLOAD, size, i as u64 * GRAIN, md5, bytes.clone())
+                .put(
+                    UPLOAD,
+                    size,
+                    i as u64 * GRAIN,
+                    md5,
+                    bytes.clone(),
+                    Md5Check::passed(),
+                )
                 .await
                 .unwrap();
         }
@@ -585,7 +679,7 @@ mod tests {
         let (old, old_md5) = part(GRAIN as usize, 3);
         let (new, new_md5) = part(GRAIN as usize, 5);
         store
-            .put(UPLOAD, size, 0, &old_md5, old.clone())
+            .put(UPLOAD, size, 0, &old_md5, old.clone(), Md5Check::passed())
             .await
             .unwrap();
         // The crash: the new record (unconfirmed) on disk, half the bytes.
@@ -594,7 +688,7 @@ mod tests {
         assert_eq!(listed(&store, size).await, []);
         // Sent again after the crash: kept, confirmed.
         store
-            .put(UPLOAD, size, 0, &new_md5, new.clone())
+            .put(UPLOAD, size, 0, &new_md5, new.clone(), Md5Check::passed())
             .await
             .unwrap();
         assert_eq!(listed(&store, size).await, [(0, new_md5.clone())]);
@@ -603,13 +697,13 @@ mod tests {
         // server's back stay changed), other bytes are written.
         put_bytes(root.path(), 0, &old[..10]);
         store
-            .put(UPLOAD, size, 0, &new_md5, new.clone())
+            .put(UPLOAD, size, 0, &new_md5, new.clone(), Md5Check::passed())
             .await
             .unwrap();
         let data = std::fs::read(root.path().join(UPLOAD).join(DATA)).unwrap();
         assert_eq!(data[..10], old[..10]);
         store
-            .put(UPLOAD, size, 0, &old_md5, old.clone())
+            .put(UPLOAD, size, 0, &old_md5, old.clone(), Md5Check::passed())
             .await
             .unwrap();
         let data = std::fs::read(root.path().join(UPLOAD).join(DATA)).unwrap();
