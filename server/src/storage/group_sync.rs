@@ -114,14 +114,20 @@ mod tests {
     use super::*;
     use std::os::unix::fs::FileExt;
 
+    /// A new empty file in a folder of its own (kept while the folder is).
+    fn new_file() -> (tempfile::TempDir, PathBuf, File) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        let file = File::create(&path).unwrap();
+        (dir, path, file)
+    }
+
     /// Many writers of one file at once: each returns with its write
     /// synced and in the file, and the file's entry is gone once they are
     /// done.
     #[test]
     fn writers_of_one_file_share_syncs() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("data");
-        File::create(&path).unwrap();
+        let (_dir, path, _) = new_file();
         let group = GroupSync::default();
         std::thread::scope(|scope| {
             for i in 0..16u64 {
@@ -146,9 +152,7 @@ mod tests {
     /// for the next one, which it runs itself when nobody else does.
     #[test]
     fn a_sync_started_before_does_not_count() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("data");
-        let file = File::create(&path).unwrap();
+        let (_dir, _, file) = new_file();
         let entry = FileSync::default();
         {
             let mut state = lock(&entry.state);
@@ -175,12 +179,10 @@ mod tests {
         );
     }
 
-    /// A failed sync fails the parts waiting on it and those after it.
+    /// After a failed sync, every part of the file fails.
     #[test]
     fn a_failed_sync_fails_every_part_of_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("data");
-        let file = File::create(&path).unwrap();
+        let (_dir, _, file) = new_file();
         let entry = FileSync::default();
         lock(&entry.state).failed = true;
         assert!(entry.sync_data(&file).is_err());
