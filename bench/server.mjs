@@ -129,6 +129,6 @@ export function serverRows(s, { row, section, target, median, range, fmt, ratio 
     "the load generator's share of the same 2 cores (sending over loopback)");
   row("the same with FinishUploadUGC (assembly, SHA-1, publish)", mibps(s.withFinish), `${ratio(median(s.withFinish) / ceiling)} ceiling`);
   row("reference: MD5 of the same bytes on one core (Node's OpenSSL), before the runs", `${fmt(s.md5MiBps)} MiB/s`,
-    "every part's MD5 is checked before it is stored; the server hashes up to eight parts at once (AVX2 or AVX-512 lanes, chosen at run time; four with SSE2), for the price of one");
+    "every part's MD5 is checked before it is answered (beside its write and sync); the server hashes up to eight parts at once (AVX2 or AVX-512 lanes, chosen at run time; four with SSE2), for the price of one");
   row("ceiling: the same bytes written to the same disk, 1 MiB writes, fsync per file (`dd bs=1M conv=fsync`), one file after another", mibps(s.ceiling));
 }
