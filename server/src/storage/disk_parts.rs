@@ -140,8 +140,10 @@ impl Parts for DiskParts {
         let confirmed = record(offset, len, md5, true)?;
         let (md5, syncs) = (md5.to_owned(), Arc::clone(&self.syncs));
         blocking(move || {
-            let path = folder.join(DATA);
-            let data = OpenOptions::new().read(true).write(true).open(&path)?;
+            let data = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(folder.join(DATA))?;
             lock(&data, offset, len, Lock::Write)?;
             let held = data.metadata()?;
             if held.nlink() != 1 {
@@ -171,12 +173,12 @@ impl Parts for DiskParts {
                 Some((part, true)) if part.len == len && part.md5 == md5 => return Ok(()),
                 Some((_, true)) => {
                     data.write_all_at(&unconfirmed, slot)?;
-                    syncs.sync_data(&path, &data)?;
+                    syncs.sync_data(&data)?;
                 }
                 _ => data.write_all_at(&unconfirmed, slot)?,
             }
             write_at(&data, &bytes, offset)?;
-            syncs.sync_data(&path, &data)?;
+            syncs.sync_data(&data)?;
             if check.is_some_and(|check| !check.wait()) {
                 // Never listed (its bytes fail its MD5) but in the way of
                 // the next write of this part: wiped (a plain write: a

@@ -19,14 +19,16 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-/// The files being synced, by path; a file's entry lives while parts of it
-/// are being synced.
+/// The files being synced, by device and inode (not by path: an upload's
+/// file deleted and made again at the same path is another file, whose
+/// writes the old one's sync would not cover); a file's entry lives while
+/// parts of it are being synced.
 #[derive(Default)]
 pub struct GroupSync {
-    files: Mutex<HashMap<PathBuf, Arc<FileSync>>>,
+    files: Mutex<HashMap<(u64, u64), Arc<FileSync>>>,
 }
 
 #[derive(Default)]
@@ -49,13 +51,15 @@ struct SyncState {
 }
 
 impl GroupSync {
-    /// Makes what was written to `file` (open at `path`) before this call
-    /// durable, as `file.sync_data()` does: by a sync that starts after
-    /// this call, run here or by another part of the same file.
-    pub fn sync_data(&self, path: &Path, file: &File) -> io::Result<()> {
+    /// Makes what was written to `file` before this call durable, as
+    /// `file.sync_data()` does: by a sync that starts after this call, run
+    /// here or by another part of the same file.
+    pub fn sync_data(&self, file: &File) -> io::Result<()> {
+        let held = file.metadata()?;
+        let key = (held.dev(), held.ino());
         let entry = {
             let mut files = lock(&self.files);
-            let entry = Arc::clone(files.entry(path.to_owned()).or_default());
+            let entry = Arc::clone(files.entry(key).or_default());
             lock(&entry.state).users += 1;
             entry
         };
@@ -64,7 +68,7 @@ impl GroupSync {
         let mut state = lock(&entry.state);
         state.users -= 1;
         if state.users == 0 {
-            files.remove(path);
+            files.remove(&key);
         }
         synced
     }
@@ -115,7 +119,7 @@ mod tests {
     use std::os::unix::fs::FileExt;
 
     /// A new empty file in a folder of its own (kept while the folder is).
-    fn new_file() -> (tempfile::TempDir, PathBuf, File) {
+    fn new_file() -> (tempfile::TempDir, std::path::PathBuf, File) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data");
         let file = File::create(&path).unwrap();
@@ -135,7 +139,7 @@ mod tests {
                 scope.spawn(move || {
                     let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
                     file.write_all_at(&[i as u8; 512], i * 512).unwrap();
-                    group.sync_data(path, &file).unwrap();
+                    group.sync_data(&file).unwrap();
                 });
             }
         });
