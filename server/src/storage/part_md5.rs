@@ -6,7 +6,7 @@
 //! one ([`vod_ugc_upload::hash::md5_wide::Kernel`], chosen for the
 //! processor at run time: eight lanes with AVX2 or AVX-512, else four with
 //! SSE2). A server receiving several uploads, several parts in flight each,
-//! has such parts at hand: bodies queue here, and a blocking thread takes
+//! has such parts at hand: bodies queue here, and a hashing thread takes
 //! up to a kernel's lanes of one length at a time. A body alone is hashed
 //! by itself (with `md-5`), so a quiet server waits for nothing.
 //!
@@ -113,8 +113,20 @@ impl PartMd5 {
         // thread told).
         drop(receiving);
         if start {
+            // A thread of its own, not one of tokio's blocking pool: a part
+            // being stored waits for its MD5 on a blocking thread
+            // (`Parts::put`), so with the pool full of such parts, a hashing
+            // task queued there would never run.
             let this = Arc::clone(self);
-            tokio::task::spawn_blocking(move || this.work());
+            let spawned = std::thread::Builder::new()
+                .name("part-md5".into())
+                .spawn(move || this.work());
+            if let Err(e) = spawned {
+                // No thread to be had: the bodies queued now wait for the
+                // next body's thread; this one is told it failed.
+                self.lock().workers -= 1;
+                return Err(e);
+            }
         }
         digest
             .await
@@ -270,6 +282,28 @@ mod tests {
             1,
             "the stalled body is still counted"
         );
+    }
+
+    /// Bodies are hashed even while every blocking thread of the runtime
+    /// waits for a digest, as parts being stored do (`Parts::put`).
+    #[test]
+    fn hashes_while_the_blocking_pool_waits_for_it() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        let hasher = Arc::new(PartMd5::new());
+        let body = Bytes::from(vec![9; 1000]);
+        let (sent, digest) = std::sync::mpsc::channel();
+        let waiting = runtime.spawn_blocking(move || digest.recv().unwrap());
+        let expected = body.clone();
+        let hashed = runtime.block_on(async move {
+            let digest = hasher.digest(hasher.receiving(), body).await.unwrap();
+            sent.send(digest).unwrap();
+            waiting.await.unwrap()
+        });
+        assert_eq!(hex(hashed), hex(Md5::digest(&expected).into()));
     }
 
     #[test]
