@@ -22,8 +22,8 @@
 //! `group_sync.rs`): its record is written *unconfirmed*, its bytes
 //! written (`O_DIRECT` from the part's aligned buffer) while they are
 //! still being hashed, the file fdatasynced, and, once the MD5 check has
-//! passed, the part answered; then the record is marked *confirmed* by a plain
-//! write, never synced: it is only written once the bytes are durable, so
+//! passed, the record marked *confirmed* by a plain write, never synced,
+//! before the part is answered: it is only written once the bytes are durable, so
 //! a confirmation on disk is always true. A listing trusts confirmed
 //! records; an unconfirmed one (a crash between the sync and the
 //! confirmation, or a part being written: its lock is waited for) counts
