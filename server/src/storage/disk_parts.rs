@@ -165,10 +165,14 @@ impl Parts for DiskParts {
             // only once their check passed; over none, nothing can be lost,
             // and they are written while they are hashed.
             let held = parse_record(&record, offset);
-            let mut check = Some(check);
-            if held.is_some() && !check.take().is_some_and(Md5Check::wait) {
+            // The check still to wait for once the bytes are written.
+            let pending = if held.is_none() {
+                Some(check)
+            } else if check.wait() {
+                None
+            } else {
                 return Err(md5_mismatch());
-            }
+            };
             match held {
                 Some((part, true)) if part.len == len && part.md5 == md5 => return Ok(()),
                 Some((_, true)) => {
@@ -179,7 +183,7 @@ impl Parts for DiskParts {
             }
             write_at(&data, &bytes, offset)?;
             syncs.sync_data(&data)?;
-            if check.is_some_and(|check| !check.wait()) {
+            if pending.is_some_and(|check| !check.wait()) {
                 // Never listed (its bytes fail its MD5) but in the way of
                 // the next write of this part: wiped (a plain write: a
                 // crash before it reaches the disk leaves it unlisted).
