@@ -122,9 +122,14 @@ impl PartMd5 {
                 .name("part-md5".into())
                 .spawn(move || this.work());
             if let Err(e) = spawned {
-                // No thread to be had: the bodies queued now wait for the
-                // next body's thread; this one is told it failed.
-                self.lock().workers -= 1;
+                // No thread to be had: with no other thread hashing, the
+                // bodies queued get an error (as after a panic, `Running`)
+                // rather than wait for a body that may never come.
+                let mut queue = self.lock();
+                queue.workers -= 1;
+                if queue.workers == 0 {
+                    queue.jobs.clear();
+                }
                 return Err(e);
             }
         }
