@@ -506,21 +506,8 @@ mod tests {
         store.begin(UPLOAD, size).await.unwrap();
         let (head, head_md5) = part(GRAIN as usize, 3);
         let (tail, tail_md5) = part(100, 5);
-        store
-            .put(UPLOAD, size, 0, &head_md5, head.clone(), Md5Check::passed())
-            .await
-            .unwrap();
-        store
-            .put(
-                UPLOAD,
-                size,
-                GRAIN,
-                &tail_md5,
-                tail.clone(),
-                Md5Check::passed(),
-            )
-            .await
-            .unwrap();
+        keep(&store, size, 0, &head_md5, head.clone()).await;
+        keep(&store, size, GRAIN, &tail_md5, tail.clone()).await;
         let file = [&head[..], &tail[..]].concat();
         let sha = to_hex(&Sha1::digest(&file));
         let plan = PartPlan::new(size, GRAIN).unwrap();
@@ -563,6 +550,15 @@ mod tests {
         parse_record(&data[slot..slot + RECORD], offset)
     }
 
+    /// Stores a part whose check passed, as an answered part is.
+    async fn keep(store: &DiskParts, size: u64, offset: u64, md5: &str, bytes: Bytes) {
+        let check = Md5Check::passed();
+        store
+            .put(UPLOAD, size, offset, md5, bytes, check)
+            .await
+            .unwrap();
+    }
+
     async fn listed(store: &DiskParts, size: u64) -> Vec<(u64, String)> {
         let plan = PartPlan::new(size, GRAIN).unwrap();
         let parts = store.list(UPLOAD, &plan).await.unwrap();
@@ -595,10 +591,7 @@ mod tests {
         assert!(read_slot(root.path(), size, 0).is_none());
         assert_eq!(listed(&store, size).await, []);
         // Over a part kept: nothing written.
-        store
-            .put(UPLOAD, size, 0, &kept_md5, kept.clone(), Md5Check::passed())
-            .await
-            .unwrap();
+        keep(&store, size, 0, &kept_md5, kept.clone()).await;
         let refused = store.put(UPLOAD, size, 0, &bad_md5, bad.clone(), failed());
         assert_eq!(
             refused.await.unwrap_err().kind(),
@@ -629,17 +622,7 @@ mod tests {
         store.begin(UPLOAD, size).await.unwrap();
         let parts: Vec<_> = (0..4u8).map(|i| part(GRAIN as usize, i + 3)).collect();
         // 0: answered (confirmed).
-        store
-            .put(
-                UPLOAD,
-                size,
-                0,
-                &parts[0].1,
-                parts[0].0.clone(),
-                Md5Check::passed(),
-            )
-            .await
-            .unwrap();
+        keep(&store, size, 0, &parts[0].1, parts[0].0.clone()).await;
         assert!(
             read_slot(root.path(), size, 0).unwrap().1,
             "confirmed once answered"
@@ -657,17 +640,7 @@ mod tests {
         // Written again, parts 2 and 3 are confirmed and listed.
         for i in [2, 3] {
             let (bytes, md5) = &parts[i];
-            store
-                .put(
-                    UPLOAD,
-                    size,
-                    i as u64 * GRAIN,
-                    md5,
-                    bytes.clone(),
-                    Md5Check::passed(),
-                )
-                .await
-                .unwrap();
+            keep(&store, size, i as u64 * GRAIN, md5, bytes.clone()).await;
         }
         assert_eq!(listed(&store, size).await.len(), 4);
     }
@@ -684,34 +657,22 @@ mod tests {
         store.begin(UPLOAD, size).await.unwrap();
         let (old, old_md5) = part(GRAIN as usize, 3);
         let (new, new_md5) = part(GRAIN as usize, 5);
-        store
-            .put(UPLOAD, size, 0, &old_md5, old.clone(), Md5Check::passed())
-            .await
-            .unwrap();
+        keep(&store, size, 0, &old_md5, old.clone()).await;
         // The crash: the new record (unconfirmed) on disk, half the bytes.
         put_record(root.path(), size, 0, &(new.clone(), new_md5.clone()), false);
         put_bytes(root.path(), 0, &new[..GRAIN as usize / 2]);
         assert_eq!(listed(&store, size).await, []);
         // Sent again after the crash: kept, confirmed.
-        store
-            .put(UPLOAD, size, 0, &new_md5, new.clone(), Md5Check::passed())
-            .await
-            .unwrap();
+        keep(&store, size, 0, &new_md5, new.clone()).await;
         assert_eq!(listed(&store, size).await, [(0, new_md5.clone())]);
         assert!(read_slot(root.path(), size, 0).unwrap().1);
         // The same MD5 again writes nothing (bytes changed behind the
         // server's back stay changed), other bytes are written.
         put_bytes(root.path(), 0, &old[..10]);
-        store
-            .put(UPLOAD, size, 0, &new_md5, new.clone(), Md5Check::passed())
-            .await
-            .unwrap();
+        keep(&store, size, 0, &new_md5, new.clone()).await;
         let data = std::fs::read(root.path().join(UPLOAD).join(DATA)).unwrap();
         assert_eq!(data[..10], old[..10]);
-        store
-            .put(UPLOAD, size, 0, &old_md5, old.clone(), Md5Check::passed())
-            .await
-            .unwrap();
+        keep(&store, size, 0, &old_md5, old.clone()).await;
         let data = std::fs::read(root.path().join(UPLOAD).join(DATA)).unwrap();
         assert_eq!(data[..GRAIN as usize], old[..]);
         assert_eq!(listed(&store, size).await, [(0, old_md5)]);
