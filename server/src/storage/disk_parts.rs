@@ -500,10 +500,8 @@ mod tests {
     /// more parts: published media never change.
     #[tokio::test]
     async fn a_part_after_publishing_is_refused() {
-        let root = tempfile::tempdir().unwrap();
-        let store = DiskParts::new(root.path());
         let size = GRAIN + 100;
-        store.begin(UPLOAD, size).await.unwrap();
+        let (root, store) = begun(size).await;
         let (head, head_md5) = part(GRAIN as usize, 3);
         let (tail, tail_md5) = part(100, 5);
         keep(&store, size, 0, &head_md5, head.clone()).await;
@@ -550,6 +548,14 @@ mod tests {
         parse_record(&data[slot..slot + RECORD], offset)
     }
 
+    /// A store in a new folder, with the upload of `size` bytes begun.
+    async fn begun(size: u64) -> (tempfile::TempDir, DiskParts) {
+        let root = tempfile::tempdir().unwrap();
+        let store = DiskParts::new(root.path());
+        store.begin(UPLOAD, size).await.unwrap();
+        (root, store)
+    }
+
     /// Stores a part whose check passed, as an answered part is.
     async fn keep(store: &DiskParts, size: u64, offset: u64, md5: &str, bytes: Bytes) {
         let check = Md5Check::passed();
@@ -571,10 +577,8 @@ mod tests {
     /// wiped.
     #[tokio::test]
     async fn a_part_failing_its_check_is_not_kept() {
-        let root = tempfile::tempdir().unwrap();
-        let store = DiskParts::new(root.path());
         let size = 2 * GRAIN;
-        store.begin(UPLOAD, size).await.unwrap();
+        let (root, store) = begun(size).await;
         let failed = || {
             let (outcome, check) = Md5Check::pending();
             outcome.send(false).unwrap();
@@ -616,10 +620,8 @@ mod tests {
     /// when its bytes are there, not when they are missing or torn.
     #[tokio::test]
     async fn unconfirmed_records_count_only_with_their_bytes() {
-        let root = tempfile::tempdir().unwrap();
-        let store = DiskParts::new(root.path());
         let size = 4 * GRAIN;
-        store.begin(UPLOAD, size).await.unwrap();
+        let (root, store) = begun(size).await;
         let parts: Vec<_> = (0..4u8).map(|i| part(GRAIN as usize, i + 3)).collect();
         // 0: answered (confirmed).
         keep(&store, size, 0, &parts[0].1, parts[0].0.clone()).await;
@@ -651,10 +653,8 @@ mod tests {
     /// all there). Sent again with the same MD5, nothing is written.
     #[tokio::test]
     async fn a_part_sent_again_with_other_bytes_is_not_listed_half_written() {
-        let root = tempfile::tempdir().unwrap();
-        let store = DiskParts::new(root.path());
         let size = 2 * GRAIN;
-        store.begin(UPLOAD, size).await.unwrap();
+        let (root, store) = begun(size).await;
         let (old, old_md5) = part(GRAIN as usize, 3);
         let (new, new_md5) = part(GRAIN as usize, 5);
         keep(&store, size, 0, &old_md5, old.clone()).await;
